@@ -1,0 +1,1 @@
+"""Everything hardware-specific: instrument adapters and backends."""

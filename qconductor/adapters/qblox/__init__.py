@@ -1,0 +1,1 @@
+"""The Qblox backend: compiler and instrument adapter over qblox-instruments."""
