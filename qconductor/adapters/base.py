@@ -1,0 +1,49 @@
+"""The port every instrument adapter implements: one adapter owns one cluster.
+
+The daemon drives a job through ``arm`` -> ``start`` -> ``wait_done`` -> ``retrieve``; ``stop``
+leaves the hardware safe (sequencers stopped) and must be safe to call at any time, also
+after a failure or cancellation. Every method has an explicit deadline in seconds where it may
+block. Errors leave as :class:`~qconductor.protocol.errors.QconductorError` (code
+``INSTRUMENT_ERROR``, ``INSTRUMENT_MISMATCH`` or ``TIMEOUT``) with the driver's exception chained.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from qconductor.protocol.compiled import CompiledJob
+
+AcquisitionData = dict[int, npt.NDArray[np.complex128]]
+"""Acquisition channel -> its bins (average mode: shape ``(num_bins,)``)."""
+
+
+class InstrumentAdapter(Protocol):
+    name: str
+
+    async def open(self) -> None:
+        """Connect (or create the simulated instrument); idempotent."""
+
+    async def arm(self, job: CompiledJob) -> None:
+        """Apply settings (only what changed), upload the sequences and arm every sequencer
+        the job uses on this cluster; switch off the others the job lists."""
+
+    async def start(self) -> None:
+        """Start every armed sequencer at once."""
+
+    async def wait_done(self, timeout_s: float) -> None:
+        """Return when every started sequencer has stopped; raise TIMEOUT after ``timeout_s``."""
+
+    async def retrieve(self, job: CompiledJob) -> AcquisitionData:
+        """Read back the acquisitions of ``job`` on this cluster."""
+
+    async def stop(self) -> None:
+        """Stop every sequencer (the safe state). Never raises for an already stopped one."""
+
+    async def close(self) -> None:
+        """Stop and release the instrument; idempotent."""
+
+    async def health(self) -> dict[str, Any]:
+        """Identity, versions and status flags, for the ``status`` verb."""

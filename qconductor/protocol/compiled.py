@@ -1,0 +1,172 @@
+"""The compiled job: what the compiler produces and an instrument adapter executes.
+
+Per sequencer it holds the driver's own ``sequence`` dict (``waveforms``, ``weights``,
+``acquisitions``, ``program``) and the sequencer's settings under the driver's parameter names;
+per module the module-level parameters. Every sequencer and module the job touches is listed, and
+so is every *other* sequencer of those modules, switched off explicitly (no sequence, settings
+that connect nothing and do not synchronise) so that nothing leaks from a previous job. The
+whole job is JSON- and msgpack-serialisable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from qconductor.protocol.errors import Diagnostic
+from qconductor.protocol.hardware.channels import ModuleType
+
+__all__ = [
+    "COMPILED_FORMAT_VERSION",
+    "AcquisitionEntry",
+    "AcquisitionSpec",
+    "ClusterProgram",
+    "CompiledJob",
+    "InputRoute",
+    "ModuleProgram",
+    "ModuleType",
+    "OutputRoute",
+    "ParameterValue",
+    "ProgramStats",
+    "SequenceDict",
+    "SequencerProgram",
+    "SequencerSettings",
+    "WaveformEntry",
+]
+
+COMPILED_FORMAT_VERSION = 1
+
+OutputRoute = Literal["I", "Q", "IQ", "off"]
+InputRoute = Literal["in0", "in1", "off"]
+ParameterValue = float | int | bool | str
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WaveformEntry(_Closed):
+    data: list[float]
+    index: Annotated[int, Field(ge=0)]
+
+
+class AcquisitionEntry(_Closed):
+    num_bins: Annotated[int, Field(ge=1)]
+    index: Annotated[int, Field(ge=0, le=31)]
+
+
+class SequenceDict(_Closed):
+    """Exactly what ``sequencer.sequence(...)`` takes, as a model."""
+
+    waveforms: dict[str, WaveformEntry] = Field(default_factory=dict)
+    weights: dict[str, WaveformEntry] = Field(default_factory=dict)
+    acquisitions: dict[str, AcquisitionEntry] = Field(default_factory=dict)
+    program: str
+
+    def to_driver(self) -> dict[str, Any]:
+        return self.model_dump(mode="python")
+
+
+class SequencerSettings(_Closed):
+    """Sequencer parameters under their qblox-instruments names. ``None``: not applicable to
+    this module type (e.g. ``connect_out2`` on a QRM), so the adapter leaves it alone."""
+
+    sync_en: bool
+    nco_freq: float = 0.0
+    nco_phase_offs: float = 0.0
+    mod_en_awg: bool = False
+    demod_en_acq: bool | None = None  # readout modules only
+    mixer_corr_gain_ratio: float = 1.0
+    mixer_corr_phase_offset_degree: float = 0.0
+    offset_awg_path0: float = 0.0
+    offset_awg_path1: float = 0.0
+    gain_awg_path0: float = 1.0
+    gain_awg_path1: float = 1.0
+    marker_ovr_en: bool = False
+    marker_ovr_value: int = 0
+    connect_out0: OutputRoute | None = None
+    connect_out1: OutputRoute | None = None
+    connect_out2: OutputRoute | None = None
+    connect_out3: OutputRoute | None = None
+    connect_acq_I: InputRoute | None = None
+    connect_acq_Q: InputRoute | None = None
+    integration_length_acq: Annotated[int, Field(ge=4, le=16777212)] | None = None
+
+    def parameters(self) -> dict[str, ParameterValue]:
+        """The parameters to set, in a stable order (channel map last), ``None`` left out."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class ProgramStats(_Closed):
+    instructions: int
+    waveform_samples: int
+    bins: int
+
+
+class SequencerProgram(_Closed):
+    index: Annotated[int, Field(ge=0)]
+    port: str | None = None
+    clock: str | None = None
+    channels: list[str] = Field(default_factory=list)
+    sequence: SequenceDict | None = None  # None: the sequencer is unused and only switched off
+    settings: SequencerSettings
+    stats: ProgramStats | None = None
+
+    @property
+    def used(self) -> bool:
+        return self.sequence is not None
+
+
+class ModuleProgram(_Closed):
+    slot: Annotated[int, Field(ge=1, le=20)]
+    module_type: ModuleType
+    parameters: dict[str, ParameterValue] = Field(default_factory=dict)
+    sequencers: list[SequencerProgram]
+
+
+class ClusterProgram(_Closed):
+    name: str
+    modules: list[ModuleProgram]
+
+
+class AcquisitionSpec(_Closed):
+    """Where one acquisition channel's data lives on the hardware, and how to read it back."""
+
+    acq_channel: int
+    kind: Literal["ssb_integration"]
+    bin_mode: Literal["average"]
+    num_bins: int
+    cluster: str
+    slot: int
+    sequencer: int
+    acq_name: str
+    acq_index: int
+    integration_length: int
+    port: str
+    clock: str
+
+
+class CompiledJob(_Closed):
+    format_version: int = COMPILED_FORMAT_VERSION
+    schedule_name: str
+    repetitions: int
+    repetition_duration_ns: int
+    clusters: list[ClusterProgram]
+    acquisitions: list[AcquisitionSpec]
+    content_hash: str
+    warnings: list[Diagnostic] = Field(default_factory=list)
+
+    @property
+    def duration_ns(self) -> int:
+        return self.repetition_duration_ns * self.repetitions
+
+    def used_sequencers(self) -> list[tuple[str, int, int]]:
+        """(cluster, slot, sequencer) for every sequencer with a program."""
+        return [
+            (c.name, m.slot, s.index)
+            for c in self.clusters
+            for m in c.modules
+            for s in m.sequencers
+            if s.used
+        ]
