@@ -1,0 +1,194 @@
+"""Pass 1: every port-clock the schedule uses gets one sequencer of the module wired to it.
+
+Checks on the way: the clock is defined, the port is connected, a pulse has an output and an
+acquisition an input to go to, the module is one this compiler targets, the NCO frequency is in
+range, and no module needs more sequencers than it has.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
+from qconductor.adapters.qblox.compiler.settings import MODULE_IO, NCO_LIMIT_HZ
+from qconductor.protocol.compiled import ModuleType
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.hardware import HardwareConfig, PortRoute, solve_frequencies
+from qconductor.protocol.schedule import Schedule, SSBIntegrationComplex, TimedOperation
+
+SUPPORTED_CHANNELS = ("complex_output_0", "complex_output_1", "complex_input_0")
+
+
+@dataclass
+class Allocation:
+    """One sequencer and everything the later passes need to know about it."""
+
+    port: str
+    clock: str
+    cluster: str
+    slot: int
+    module_type: ModuleType
+    index: int
+    nco_freq: float
+    outputs: list[str]
+    inputs: list[str]
+    ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.cluster}.module{self.slot}.sequencer{self.index} ({self.port}-{self.clock})"
+
+
+def allocate(
+    schedule: Schedule, hardware: HardwareConfig, diag: Diagnostics
+) -> dict[tuple[str, str], Allocation]:
+    allocations: dict[tuple[str, str], Allocation] = {}
+    rejected: set[tuple[str, str]] = set()
+    next_index: dict[tuple[str, int], int] = {}
+    for index, timed in enumerate(schedule.operations):
+        op = timed.op
+        if op.kind == "idle":
+            continue
+        key = (op.port, op.clock)
+        alloc = allocations.get(key)
+        if alloc is None and key not in rejected:
+            alloc = _new_allocation(schedule, hardware, index, timed, next_index, diag)
+            if alloc is None:
+                rejected.add(key)
+            else:
+                allocations[key] = alloc
+        if alloc is None:
+            continue
+        if isinstance(op, SSBIntegrationComplex) and not alloc.inputs:
+            diag.error(
+                ErrorCode.PORT_CLOCK_NO_INPUT,
+                f"acquires on port {op.port!r}, but no input channel is connected to it",
+                op_path(index, "port"),
+                hint="connect the port to a QRM's complex_input_0 in the connectivity graph",
+            )
+        elif not isinstance(op, SSBIntegrationComplex) and not alloc.outputs:
+            diag.error(
+                ErrorCode.PORT_CLOCK_NO_OUTPUT,
+                f"plays on port {op.port!r}, but no output channel is connected to it",
+                op_path(index, "port"),
+            )
+        alloc.ops.append((index, timed))
+    return allocations
+
+
+def _new_allocation(
+    schedule: Schedule,
+    hardware: HardwareConfig,
+    index: int,
+    timed: TimedOperation,
+    next_index: dict[tuple[str, int], int],
+    diag: Diagnostics,
+) -> Allocation | None:
+    op = timed.op
+    assert op.kind != "idle"
+    if op.clock not in schedule.clocks:
+        diag.error(
+            ErrorCode.CLOCK_UNDEFINED,
+            f"uses clock {op.clock!r}, which the schedule does not define",
+            op_path(index, "clock"),
+            hint=_closest("defined clocks", op.clock, list(schedule.clocks)),
+        )
+        return None
+    route = hardware.route(op.port)
+    if route is None:
+        diag.error(
+            ErrorCode.PORT_NOT_CONNECTED,
+            f"uses port {op.port!r}, which no edge of the hardware config's connectivity reaches",
+            op_path(index, "port"),
+            hint=_closest("connected ports", op.port, hardware.ports()),
+        )
+        return None
+    module = _module_of(route, index, diag)
+    if module is None:
+        return None
+    cluster, slot, module_type = module
+    try:
+        plan = solve_frequencies(
+            schedule.clocks[op.clock],
+            route,
+            hardware.options_for(op.port, op.clock),
+            path=f"hardware_options.modulation_frequencies.{op.port}-{op.clock}",
+        )
+    except QconductorError as exc:
+        diag.add(exc)
+        return None
+    if abs(plan.nco_freq) > NCO_LIMIT_HZ:
+        diag.error(
+            ErrorCode.NCO_OUT_OF_RANGE,
+            f"needs an NCO frequency of {plan.nco_freq / 1e6:.3f} MHz for clock {op.clock!r} "
+            f"({schedule.clocks[op.clock] / 1e6:.3f} MHz); the NCO reaches ±500 MHz",
+            op_path(index, "clock"),
+            hint="set modulation_frequencies (interm_freq or lo_freq) for this port-clock",
+        )
+        return None
+    seq = next_index.get((cluster, slot), 0)
+    if seq >= MODULE_IO[module_type].sequencers:
+        diag.error(
+            ErrorCode.TOO_MANY_SEQUENCERS,
+            f"port-clock {op.port}-{op.clock} needs a sequencer of {cluster}.module{slot}, "
+            f"whose {MODULE_IO[module_type].sequencers} sequencers are all taken",
+            op_path(index),
+            hint="use fewer distinct clocks on this module's ports",
+        )
+        return None
+    next_index[(cluster, slot)] = seq + 1
+    return Allocation(
+        port=op.port,
+        clock=op.clock,
+        cluster=cluster,
+        slot=slot,
+        module_type=module_type,
+        index=seq,
+        nco_freq=plan.nco_freq,
+        outputs=[c.channel for c in route.outputs],
+        inputs=[c.channel for c in route.inputs],
+    )
+
+
+def _module_of(
+    route: PortRoute, index: int, diag: Diagnostics
+) -> tuple[str, int, ModuleType] | None:
+    channels = [*route.outputs, *route.inputs]
+    modules = {(c.cluster, c.slot, c.module_type) for c in channels}
+    if len(modules) != 1:
+        names = ", ".join(sorted(f"{c}.module{s}" for c, s, _ in modules))
+        diag.error(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"port {route.port!r} is wired to several modules ({names}); "
+            "this compiler drives a port from one module",
+            op_path(index, "port"),
+        )
+        return None
+    cluster, slot, module_type = modules.pop()
+    if module_type not in MODULE_IO or MODULE_IO[module_type].rf:
+        diag.error(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"port {route.port!r} is wired to a {module_type} module ({cluster}.module{slot}); "
+            "this compiler targets the baseband QCM and QRM",
+            op_path(index, "port"),
+        )
+        return None
+    odd = [c.channel for c in channels if c.channel not in SUPPORTED_CHANNELS]
+    if odd:
+        diag.error(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"port {route.port!r} is wired to {', '.join(odd)}; this compiler drives complex "
+            "outputs and inputs",
+            op_path(index, "port"),
+        )
+        return None
+    return cluster, slot, module_type
+
+
+def _closest(what: str, name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3)
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}?"
+    shown = ", ".join(sorted(candidates)[:8]) or "none"
+    return f"{what}: {shown}"
