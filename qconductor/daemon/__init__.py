@@ -1,0 +1,1 @@
+"""The service: control socket, jobs, configuration, logging and the command line."""

@@ -1,0 +1,112 @@
+"""The daemon process: one root task group owning every service, and a safe shutdown.
+
+Start-up order: logging, configs (an invalid one stops the start with its diagnostics), the
+instruments (opened in their own threads), then the control socket; only when it listens is
+readiness announced (a line on stdout and, if asked, a ready file with the endpoints). SIGINT
+and SIGTERM cancel the root group; the shielded shutdown then stops every sequencer and
+closes every instrument before the process exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+import structlog
+import zmq
+import zmq.asyncio
+
+from qconductor import __version__
+from qconductor.adapters.base import InstrumentAdapter
+from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
+from qconductor.daemon.config import DaemonConfig
+from qconductor.daemon.server import ControlServer
+from qconductor.daemon.service import Service
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardware_config
+
+log = structlog.get_logger("qconductor.daemon")
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def build_adapters(config: DaemonConfig, hardware: HardwareConfig) -> dict[str, InstrumentAdapter]:
+    modules: dict[str, dict[int, ModuleType]] = {}
+    for cluster, slot, module_type in hardware.modules():
+        modules.setdefault(cluster, {})[slot] = module_type
+    adapters: dict[str, InstrumentAdapter] = {}
+    for cluster_cfg in config.clusters:
+        if cluster_cfg.name not in modules:
+            raise QconductorError(
+                ErrorCode.CONFIG_INVALID,
+                f"the daemon config names cluster {cluster_cfg.name!r}, which the hardware "
+                f"config does not describe (it has {', '.join(sorted(modules)) or 'none'})",
+                "clusters",
+            )
+        adapters[cluster_cfg.name] = QbloxClusterAdapter(
+            cluster_cfg.name,
+            dummy_modules=modules[cluster_cfg.name] if cluster_cfg.mode == "dummy" else None,
+            ip=cluster_cfg.ip,
+            timeout_s=cluster_cfg.timeout_s,
+        )
+    return adapters
+
+
+async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None:
+    hardware = load_hardware_config(config.hardware.config)
+    for warning in hardware.warnings:
+        log.warning("hardware config", diagnostic=str(warning))
+    adapters = build_adapters(config, hardware)
+    context = zmq.asyncio.Context()
+    try:
+        async with anyio.create_task_group() as tg:
+            for adapter in adapters.values():
+                await adapter.open()
+            service = Service(config, hardware, adapters, tg)
+            server = ControlServer(
+                context,
+                config.control.bind,
+                service.handle,
+                max_bytes=config.control.max_message_bytes,
+            )
+            endpoint = await tg.start(server.serve)
+            tg.start_soon(_stop_on_signal, tg.cancel_scope)
+            _announce(endpoint, ready_file)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
+            for name, adapter in adapters.items():
+                try:
+                    await adapter.close()
+                except Exception:
+                    log.exception("closing instrument failed", cluster=name)
+        context.destroy(linger=0)
+        log.info("stopped")
+
+
+def _announce(endpoint: str, ready_file: Path | None) -> None:
+    print(f"qconductor {__version__} listening on {endpoint} (pid {os.getpid()})", flush=True)
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"control": endpoint, "pid": os.getpid()}))
+        tmp.replace(ready_file)  # atomic: a reader never sees half a file
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("signal, shutting down", signal=signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
+def run(config: DaemonConfig, *, ready_file: Path | None = None) -> int:
+    try:
+        anyio.run(functools.partial(serve, config, ready_file=ready_file), backend="asyncio")
+    except QconductorError as exc:
+        print(f"qconductor: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,118 @@
+"""The daemon's TOML configuration: where it listens, which clusters it owns, how it logs.
+
+Paths in the file are relative to the file. Binding is loopback by default; a non-loopback
+address must be asked for explicitly (``allow_remote = true``), because the control socket has
+no authentication.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError, format_loc
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "qconductor.toml"
+Seconds = Annotated[float, Field(gt=0, description="seconds")]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ControlConfig(_Closed):
+    bind: str = "tcp://127.0.0.1:5710"
+    allow_remote: bool = False
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _loopback(self) -> ControlConfig:
+        parts = urlsplit(self.bind)
+        if parts.scheme not in ("tcp", "ipc", "inproc"):
+            raise ValueError(f"bind must be a tcp://, ipc:// or inproc:// endpoint: {self.bind}")
+        if parts.scheme == "tcp" and not self.allow_remote:
+            host = (parts.hostname or "").strip("[]")
+            if host != "localhost" and not _is_loopback(host):
+                raise ValueError(
+                    f"bind {self.bind} is not a loopback address; set allow_remote = true "
+                    "to listen beyond this machine (the control socket has no authentication)"
+                )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ClusterConfig(_Closed):
+    name: str
+    mode: Literal["dummy", "ip"] = "dummy"
+    ip: str | None = None
+    timeout_s: Seconds = 10.0
+
+    @model_validator(mode="after")
+    def _ip_given(self) -> ClusterConfig:
+        if self.mode == "ip" and not self.ip:
+            raise ValueError(f"cluster {self.name!r} has mode 'ip' but no ip")
+        return self
+
+
+class HardwareSection(_Closed):
+    config: Path
+
+
+class LogConfig(_Closed):
+    format: Literal["console", "json"] = "console"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class JobsConfig(_Closed):
+    armed_timeout_s: Seconds = 30.0  # an armed job not started by then is failed and released
+    run_timeout_s: Seconds = 600.0  # a running job whose sequencers have not stopped by then
+    keep_finished: Annotated[int, Field(ge=1)] = 1000  # finished jobs kept for retrieve
+
+
+class DaemonConfig(_Closed):
+    control: ControlConfig = ControlConfig()
+    hardware: HardwareSection
+    clusters: list[ClusterConfig]
+    log: LogConfig = LogConfig()
+    jobs: JobsConfig = JobsConfig()
+
+
+def load_daemon_config(path: str | Path) -> DaemonConfig:
+    """Read and validate the TOML file; every problem reported with its key path."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise QconductorError(ErrorCode.CONFIG_PARSE, f"cannot read {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise QconductorError(ErrorCode.CONFIG_PARSE, f"{path} is not TOML: {exc}") from exc
+    hardware = raw.get("hardware")
+    if isinstance(hardware, dict) and isinstance(hardware.get("config"), str):
+        hardware["config"] = str((path.parent / hardware["config"]).resolve())
+    try:
+        return DaemonConfig.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            Diagnostic(
+                code=ErrorCode.CONFIG_UNKNOWN_KEY
+                if e["type"] == "extra_forbidden"
+                else ErrorCode.CONFIG_BAD_VALUE,
+                message=e["msg"],
+                path=format_loc(e["loc"]),
+            )
+            for e in exc.errors(include_url=False)
+        ]
+        raise QconductorError.from_diagnostics(
+            ErrorCode.CONFIG_INVALID, f"daemon config {path}", details
+        ) from None

@@ -1,0 +1,95 @@
+"""The control socket: a ZeroMQ ROUTER that answers each request in its own task.
+
+Frames in: ``[peer identity, (empty delimiter, from REQ peers), body, *array frames]``; the reply
+goes back with the same routing prefix. A request that fails to decode or validate gets an error
+reply with a stable code, a handler's own failure another code, and a defect in a handler is an
+``INTERNAL`` error reply: the server itself never stops for one bad request. All sends go
+through one lock (a ZeroMQ socket is not safe for concurrent senders).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import structlog
+import zmq
+import zmq.asyncio
+from anyio.abc import TaskStatus
+
+from qconductor.protocol.codec import decode, encode
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.messages import (
+    Request,
+    RequestId,
+    error_reply,
+    ok_reply,
+    parse_request,
+    request_id_of,
+)
+
+log = structlog.get_logger("qconductor.control")
+Handler = Callable[[Request], Awaitable[dict[str, Any]]]
+
+
+class ControlServer:
+    def __init__(
+        self, context: zmq.asyncio.Context, bind: str, handler: Handler, *, max_bytes: int
+    ) -> None:
+        self._context = context
+        self._bind = bind
+        self._handler = handler
+        self._max_bytes = max_bytes
+        self._send_lock = anyio.Lock()
+        self.endpoint: str | None = None
+
+    async def serve(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
+        sock = self._context.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._max_bytes)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # replies to vanished peers are dropped
+        try:
+            sock.bind(self._bind)
+            self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+            log.info("listening", control=self.endpoint)
+            async with anyio.create_task_group() as tg:
+                task_status.started(self.endpoint)
+                while True:
+                    frames = await sock.recv_multipart(copy=False)
+                    tg.start_soon(self._answer, sock, [f.buffer for f in frames])
+        finally:
+            sock.close(linger=0)
+
+    async def _answer(self, sock: zmq.asyncio.Socket, frames: list[memoryview]) -> None:
+        if len(frames) < 2:
+            return  # a ROUTER always prefixes the identity; nothing to answer
+        routing, body = _split_routing(frames)
+        request_id: RequestId | None = None
+        try:
+            message = decode(body)
+            request_id = request_id_of(message)
+            request_id, request = parse_request(message)
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                reply = ok_reply(request_id, await self._handler(request))
+        except QconductorError as exc:
+            reply = error_reply(request_id, exc)
+        except Exception as exc:
+            log.exception("handler failed", request_id=request_id)
+            reply = error_reply(
+                request_id,
+                QconductorError(
+                    ErrorCode.INTERNAL,
+                    f"internal error ({type(exc).__name__}: {exc}); please report it with the "
+                    "daemon log",
+                ),
+            )
+        async with self._send_lock:
+            await sock.send_multipart([*routing, *encode(reply)], copy=False)
+
+
+def _split_routing(frames: list[memoryview]) -> tuple[list[memoryview], list[memoryview]]:
+    """A DEALER sends ``[id, body...]``, a REQ ``[id, b"", body...]``."""
+    if len(frames) >= 3 and frames[1].nbytes == 0:
+        return frames[:2], frames[2:]
+    return frames[:1], frames[1:]

@@ -1,0 +1,288 @@
+"""The client library: :class:`AsyncClient`, and :class:`Client`, its blocking face.
+
+``AsyncClient`` is written once; ``Client`` is derived from it (each method runs the async one
+on a private event-loop thread), so the two cannot drift apart::
+
+    with Client("tcp://127.0.0.1:5710") as client:
+        result = client.submit(schedule)
+        print(result.acquisitions[0])
+
+    async with AsyncClient("tcp://127.0.0.1:5710") as client:
+        job = await client.compile(schedule)
+        await client.arm(job.job_id)
+        await client.start(job.job_id)
+        result = await client.retrieve(job.job_id)
+
+One DEALER socket carries any number of concurrent requests; replies are matched by id.
+Errors from the daemon are raised as :class:`~qconductor.protocol.errors.QconductorError`
+with the daemon's code, message and path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+import zmq
+import zmq.asyncio
+from anyio.abc import TaskGroup
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from qconductor.protocol.codec import decode, encode
+from qconductor.protocol.compiled import CompiledJob
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.messages import (
+    ArmArgs,
+    CompileArgs,
+    RetrieveArgs,
+    StartArgs,
+    StatusArgs,
+    SubmitArgs,
+    error_from_body,
+    request_message,
+)
+from qconductor.protocol.schedule import Schedule
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5710"
+# How much longer than the daemon-side timeout a client waits for the reply itself.
+REPLY_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job as the daemon describes it (compile, arm, start)."""
+
+    job_id: str
+    state: str
+    timestamps: dict[str, float]
+    sequencers: list[dict[str, Any]]
+    compiled: CompiledJob | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_reply(cls, result: dict[str, Any]) -> JobInfo:
+        compiled = result.get("compiled")
+        return cls(
+            job_id=result["job_id"],
+            state=result["state"],
+            timestamps=result.get("timestamps", {}),
+            sequencers=result.get("sequencers", []),
+            compiled=CompiledJob.model_validate(compiled) if compiled else None,
+            raw=result,
+        )
+
+
+@dataclass(frozen=True)
+class JobResult(JobInfo):
+    """A finished job: its acquisitions by acquisition channel."""
+
+    acquisitions: dict[int, npt.NDArray[np.complex128]] = field(default_factory=dict)
+
+    @classmethod
+    def from_reply(cls, result: dict[str, Any]) -> JobResult:
+        info = JobInfo.from_reply(result)
+        acquisitions = {int(k): np.asarray(v) for k, v in result.get("acquisitions", {}).items()}
+        return cls(**{**info.__dict__, "acquisitions": acquisitions})
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        address: str = DEFAULT_ADDRESS,
+        *,
+        timeout_s: float = 60.0,
+        context: zmq.asyncio.Context | None = None,
+    ) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self._own_context = context is None
+        self._context = context or zmq.asyncio.Context()
+        self._socket: zmq.asyncio.Socket | None = None
+        self._pending: dict[int, tuple[anyio.Event, list[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._send_lock = anyio.Lock()
+        self._tg: TaskGroup | None = None
+
+    async def __aenter__(self) -> Self:
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.address)
+        self._socket = sock
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._receive, sock)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+        if self._own_context:
+            self._context.term()
+
+    # --- the verbs ---------------------------------------------------------------------------
+    async def compile(
+        self,
+        schedule: Schedule,
+        *,
+        hardware_config: dict[str, Any] | None = None,
+        include_program: bool = False,
+    ) -> JobInfo:
+        args = CompileArgs(
+            schedule=schedule, hardware_config=hardware_config, include_program=include_program
+        )
+        return JobInfo.from_reply(await self.request(args))
+
+    async def arm(self, job_id: str) -> JobInfo:
+        return JobInfo.from_reply(await self.request(ArmArgs(job_id=job_id)))
+
+    async def start(self, job_id: str) -> JobInfo:
+        return JobInfo.from_reply(await self.request(StartArgs(job_id=job_id)))
+
+    async def retrieve(self, job_id: str, *, timeout_s: float | None = None) -> JobResult:
+        wait = timeout_s or self.timeout_s
+        reply = await self.request(
+            RetrieveArgs(job_id=job_id, timeout_s=wait), timeout_s=wait + REPLY_GRACE_S
+        )
+        return JobResult.from_reply(reply)
+
+    async def submit(
+        self,
+        schedule: Schedule,
+        *,
+        hardware_config: dict[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> JobResult:
+        wait = timeout_s or self.timeout_s
+        args = SubmitArgs(schedule=schedule, hardware_config=hardware_config, timeout_s=wait)
+        return JobResult.from_reply(await self.request(args, timeout_s=wait + REPLY_GRACE_S))
+
+    async def status(self) -> dict[str, Any]:
+        return await self.request(StatusArgs())
+
+    # --- transport ---------------------------------------------------------------------------
+    async def request(self, args: Any, *, timeout_s: float | None = None) -> dict[str, Any]:
+        """Send one request and return its result, or raise the daemon's error."""
+        if self._socket is None:
+            raise RuntimeError("use the client inside 'async with' (or call __aenter__)")
+        request_id = next(self._ids)
+        done = anyio.Event()
+        slot: list[Any] = []
+        self._pending[request_id] = (done, slot)
+        try:
+            async with self._send_lock:
+                await self._socket.send_multipart(encode(request_message(request_id, args)))
+            wait = timeout_s if timeout_s is not None else self.timeout_s
+            with anyio.move_on_after(wait):
+                await done.wait()
+        finally:
+            self._pending.pop(request_id, None)
+        if not slot:
+            raise QconductorError(
+                ErrorCode.TIMEOUT,
+                f"no reply from {self.address} within {wait} s (is the daemon running?)",
+            )
+        reply = slot[0]
+        if reply.get("ok"):
+            result: dict[str, Any] = reply.get("result", {})
+            return result
+        raise error_from_body(reply.get("error"))
+
+    async def _receive(self, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            frames = await sock.recv_multipart(copy=False)
+            try:
+                reply = decode([f.buffer for f in frames])
+            except QconductorError:
+                continue  # not ours to answer; the waiting request times out
+            if not isinstance(reply, dict):
+                continue
+            pending = self._pending.get(reply.get("id"))  # type: ignore[arg-type]
+            if pending is not None:
+                pending[1].append(reply)
+                pending[0].set()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _blocking(
+    method: Callable[Concatenate[AsyncClient, P], Awaitable[R]],
+) -> Callable[Concatenate[Client, P], R]:
+    """The blocking twin of an ``AsyncClient`` method, run on the client's portal thread."""
+
+    def call(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        async def run() -> R:
+            return await method(self._async, *args, **kwargs)
+
+        return self._portal.call(run)
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+class Client:
+    """Blocking client: the same verbs as :class:`AsyncClient`, for scripts and notebooks."""
+
+    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout_s: float = 60.0) -> None:
+        self._portal_cm: AbstractContextManager[BlockingPortal] | None = start_blocking_portal(
+            backend="asyncio"
+        )
+        self._portal = self._portal_cm.__enter__()
+        try:
+            client = self._portal.call(_make, address, timeout_s)
+            # Entered and exited in one task of the portal, as a task group requires.
+            self._client_cm = self._portal.wrap_async_context_manager(client)
+            self._async = self._client_cm.__enter__()
+        except BaseException:
+            self._portal_cm.__exit__(None, None, None)
+            raise
+
+    compile = _blocking(AsyncClient.compile)
+    arm = _blocking(AsyncClient.arm)
+    start = _blocking(AsyncClient.start)
+    retrieve = _blocking(AsyncClient.retrieve)
+    submit = _blocking(AsyncClient.submit)
+    status = _blocking(AsyncClient.status)
+    request = _blocking(AsyncClient.request)
+
+    def close(self) -> None:
+        if self._portal_cm is None:
+            return
+        try:
+            self._client_cm.__exit__(None, None, None)
+        finally:
+            self._portal_cm.__exit__(None, None, None)
+            self._portal_cm = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _make(address: str, timeout_s: float) -> AsyncClient:
+    # Created on the portal's loop so its locks and events belong to that loop.
+    return AsyncClient(address, timeout_s=timeout_s)

@@ -1,0 +1,136 @@
+"""The control socket over real ZeroMQ sockets on loopback, with a stand-in handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import msgpack
+import numpy as np
+import pytest
+import zmq
+import zmq.asyncio
+
+from qconductor.daemon.server import ControlServer
+from qconductor.protocol.client import AsyncClient
+from qconductor.protocol.codec import decode, encode
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.messages import (
+    PROTOCOL_VERSION,
+    Request,
+    RetrieveArgs,
+    StatusArgs,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+async def handler(request: Request) -> dict[str, Any]:
+    """Status answers at once; retrieve sleeps for its timeout, then returns an array;
+    job id "boom" is a handler defect."""
+    if isinstance(request, RetrieveArgs):
+        if request.job_id == "boom":
+            raise KeyError("a handler's own KeyError")
+        await anyio.sleep(request.timeout_s)
+        return {"acquisitions": {"0": np.arange(4, dtype=np.complex128)}}
+    assert isinstance(request, StatusArgs)
+    return {"ok": True}
+
+
+@pytest.fixture
+async def address() -> AsyncIterator[str]:
+    ctx = zmq.asyncio.Context()
+    server = ControlServer(ctx, "tcp://127.0.0.1:0", handler, max_bytes=1 << 20)
+    async with anyio.create_task_group() as tg:
+        endpoint = await tg.start(server.serve)
+        assert endpoint.startswith("tcp://127.0.0.1:")
+        yield endpoint
+        tg.cancel_scope.cancel()
+    ctx.destroy(linger=0)
+
+
+async def test_slow_request_does_not_block_others(address: str) -> None:
+    async with AsyncClient(address, timeout_s=10) as client:
+        finished: list[str] = []
+
+        async def slow() -> None:
+            reply = await client.request(RetrieveArgs(job_id="j", timeout_s=1.0))
+            np.testing.assert_array_equal(reply["acquisitions"]["0"], np.arange(4))
+            finished.append("slow")
+
+        async def fast() -> None:
+            await client.request(StatusArgs())
+            finished.append("fast")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(slow)
+            tg.start_soon(fast)
+        assert finished == ["fast", "slow"]
+
+
+async def test_handler_defect_is_internal_not_unknown_verb(address: str) -> None:
+    async with AsyncClient(address, timeout_s=10) as client:
+        with pytest.raises(QconductorError) as info:
+            await client.request(RetrieveArgs(job_id="boom", timeout_s=1))
+        assert info.value.code == ErrorCode.INTERNAL
+        assert "KeyError" in info.value.message
+        assert (await client.request(StatusArgs())) == {"ok": True}
+
+
+async def test_req_peers_are_answered_too(address: str) -> None:
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(address)
+        await sock.send_multipart(
+            encode({"v": PROTOCOL_VERSION, "id": "a", "verb": "status", "args": {}})
+        )
+        with anyio.fail_after(10):
+            reply = decode(await sock.recv_multipart())
+        assert reply == {"v": PROTOCOL_VERSION, "id": "a", "ok": True, "result": {"ok": True}}
+    finally:
+        sock.close()
+        ctx.term()
+
+
+@pytest.mark.parametrize(
+    ("frames", "code"),
+    [
+        ([b"\x93\x01"], ErrorCode.MALFORMED_MESSAGE),  # truncated msgpack
+        ([msgpack.packb({"v": 99, "id": 1, "verb": "status"})], ErrorCode.PROTOCOL_VERSION),
+        ([msgpack.packb({"v": PROTOCOL_VERSION, "id": 1, "verb": "fly"})], ErrorCode.UNKNOWN_VERB),
+    ],
+)
+async def test_bad_messages_get_error_replies(
+    address: str, frames: list[bytes], code: ErrorCode
+) -> None:
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(address)
+        await sock.send_multipart(frames)
+        with anyio.fail_after(10):
+            reply = decode(await sock.recv_multipart())
+        assert reply["ok"] is False
+        assert reply["error"]["code"] == code
+    finally:
+        sock.close()
+        ctx.term()
+
+
+async def test_silent_peer_is_a_timeout_not_a_hang() -> None:
+    ctx = zmq.asyncio.Context()
+    silent = ctx.socket(zmq.ROUTER)  # accepts the request and never answers
+    silent.setsockopt(zmq.LINGER, 0)
+    silent.bind("tcp://127.0.0.1:0")
+    try:
+        async with AsyncClient(silent.getsockopt_string(zmq.LAST_ENDPOINT), timeout_s=0.3) as c:
+            with pytest.raises(QconductorError) as info:
+                await c.request(StatusArgs())
+        assert info.value.code == ErrorCode.TIMEOUT
+    finally:
+        silent.close()
+        ctx.term()
