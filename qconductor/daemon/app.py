@@ -4,7 +4,7 @@ Start-up order: logging, configs (an invalid one stops the start with its diagno
 instruments (opened in their own threads), then the control socket; only when it listens is
 readiness announced (a line on stdout and, if asked, a ready file with the endpoints). SIGINT
 and SIGTERM cancel the root group; the shielded shutdown then stops every sequencer and
-closes every instrument before the process exits.
+closes every instrument before the process exits. SIGHUP reloads the hardware config.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
                 max_bytes=config.control.max_message_bytes,
             )
             endpoint = await tg.start(server.serve)
-            tg.start_soon(_stop_on_signal, tg.cancel_scope)
+            tg.start_soon(_handle_signals, tg.cancel_scope, service)
             _announce(endpoint, ready_file)
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
@@ -95,18 +95,25 @@ def _announce(endpoint: str, ready_file: Path | None) -> None:
         tmp.replace(ready_file)  # atomic: a reader never sees half a file
 
 
-async def _stop_on_signal(scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+async def _handle_signals(scope: anyio.CancelScope, service: Service) -> None:
+    """SIGINT/SIGTERM: shut down. SIGHUP: reload the hardware config."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                await service.reload_hardware()
+                continue
             log.info("signal, shutting down", signal=signal.Signals(signum).name)
             scope.cancel()
             return
 
 
 def run(config: DaemonConfig, *, ready_file: Path | None = None) -> int:
+    """Serve until a signal; 2 when start-up is refused (invalid config, instrument error)."""
+    refused: list[QconductorError] = []
     try:
         anyio.run(functools.partial(serve, config, ready_file=ready_file), backend="asyncio")
-    except QconductorError as exc:
+    except* QconductorError as group:
+        refused.extend(e for e in group.exceptions if isinstance(e, QconductorError))
+    for exc in refused:
         print(f"qconductor: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return 2 if refused else 0

@@ -36,6 +36,7 @@ from qconductor.protocol.messages import (
     StartArgs,
     StatusArgs,
     SubmitArgs,
+    error_body,
 )
 from qconductor.protocol.schedule import Schedule
 
@@ -82,6 +83,8 @@ class Service:
         self.leases = {name: ClusterLease() for name in adapters}
         self._tg = task_group
         self._started = time.monotonic()
+        self._hardware_loaded_at = time.time()
+        self._reload_error: QconductorError | None = None
 
     async def handle(self, request: Request) -> dict[str, Any]:
         match request:
@@ -221,13 +224,39 @@ class Service:
         clusters: dict[str, Any] = {}
         for name, adapter in self.adapters.items():
             clusters[name] = {"owner": self.leases[name].owner, **await adapter.health()}
+        reload_error = self._reload_error
         return {
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
             "uptime_s": time.monotonic() - self._started,
             "jobs": self.jobs.counts(),
             "clusters": clusters,
+            "hardware_config": {
+                "path": str(self.config.hardware.config),
+                "loaded_at": self._hardware_loaded_at,
+                "last_reload_error": None if reload_error is None else error_body(reload_error),
+            },
         }
+
+    async def reload_hardware(self) -> None:
+        """Load the hardware config file again (on SIGHUP). Jobs compiled before keep the
+        config they were compiled with; later compiles use the new one. An invalid config, or
+        one that moves modules the daemon's instruments do not have, is refused with the
+        diagnostics of ``qconductor config check`` and the old config stays in force."""
+        path = self.config.hardware.config
+        try:
+            hardware = await anyio.to_thread.run_sync(load_hardware_config, path)
+            _same_modules(self.hardware, hardware, self.adapters)
+        except QconductorError as exc:
+            self._reload_error = exc
+            log.error("hardware config reload refused; keeping the previous one", error=str(exc))
+            return
+        self.hardware = hardware
+        self._hardware_loaded_at = time.time()
+        self._reload_error = None
+        for warning in hardware.warnings:
+            log.warning("hardware config", diagnostic=str(warning))
+        log.info("hardware config reloaded", path=str(path))
 
     # --- shared --------------------------------------------------------------------------------
     def _adapters_for(self, compiled: CompiledJob) -> dict[str, InstrumentAdapter]:
@@ -269,6 +298,23 @@ class Service:
             lease = self.leases.get(name)
             if lease is not None:
                 lease.give_back(job.id)
+
+
+def _same_modules(
+    old: HardwareConfig, new: HardwareConfig, adapters: dict[str, InstrumentAdapter]
+) -> None:
+    def owned(config: HardwareConfig) -> set[tuple[str, int, str]]:
+        return {m for m in config.modules() if m[0] in adapters}
+
+    if owned(old) != owned(new):
+        changed = sorted(owned(old) ^ owned(new))
+        raise QconductorError(
+            ErrorCode.CONFIG_INVALID,
+            "the new hardware config changes the modules of clusters this daemon owns "
+            f"({', '.join(f'{c}.module{s} {t}' for c, s, t in changed)}); restart the daemon "
+            "to change modules",
+            "hardware_description",
+        )
 
 
 def _compile_prefixed(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:

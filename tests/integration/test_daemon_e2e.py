@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,3 +176,82 @@ def test_clean_shutdown_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
         assert c.status()["clusters"]["cluster0"]["owner"] is None
     assert proc.stop(sig) == 0
     assert '"stopped"' in proc.stderr()
+
+
+def _bad_hardware(tmp_path: Path) -> Path:
+    bad = json.loads(DEFAULT_HARDWARE.read_text())
+    bad["hardware_description"]["cluster0"]["modules"]["2"]["instrument_type"] = "QRM_XL"
+    bad["hardware_options"]["modulation_frequencies"]["q0:mw-q0.01"]["intermfreq"] = 1
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(bad))
+    return path
+
+
+def test_invalid_hardware_config_refused_at_start(tmp_path: Path) -> None:
+    bad = _bad_hardware(tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qconductor",
+            "serve",
+            "--config",
+            str(write_config(tmp_path, hardware=bad)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    check = subprocess.run(
+        [sys.executable, "-m", "qconductor", "config", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 1
+    # the daemon reports every error that `config check` reports, with the same text
+    for line in check.stdout.splitlines():
+        if line.startswith("error: "):
+            assert line.removeprefix("error: ") in proc.stderr
+    assert "hardware_description.cluster0.modules.2.instrument_type" in proc.stderr
+    assert "intermfreq" in proc.stderr
+
+
+def _wait_for_reload(client: Client, *, after: float, error: bool) -> dict[str, Any]:
+    """Poll status (bounded) until the SIGHUP has been handled one way or the other."""
+    for _ in range(200):
+        hw: dict[str, Any] = client.status()["hardware_config"]
+        if error and hw["last_reload_error"] is not None:
+            return hw
+        if not error and hw["loaded_at"] > after and hw["last_reload_error"] is None:
+            return hw
+        time.sleep(0.05)
+    raise AssertionError("the daemon did not handle SIGHUP")
+
+
+def test_sighup_reloads_and_refuses_invalid(tmp_path: Path) -> None:
+    hardware = tmp_path / "hw.json"
+    hardware.write_text(DEFAULT_HARDWARE.read_text())
+    proc = start_daemon(write_config(tmp_path, hardware=hardware))
+    try:
+        with Client(proc.address, timeout_s=10) as c:
+            loaded = c.status()["hardware_config"]["loaded_at"]
+            # an invalid file: refused with the config-check diagnostics, the old one kept
+            hardware.write_text(_bad_hardware(tmp_path).read_text())
+            proc.proc.send_signal(signal.SIGHUP)
+            hw = _wait_for_reload(c, after=loaded, error=True)
+            assert hw["last_reload_error"]["code"].startswith("CONFIG_")
+            assert c.submit(readout_schedule(bins=1)).state == "done"
+            # a valid change (another drive IF) takes effect for later compiles
+            raw = json.loads(DEFAULT_HARDWARE.read_text())
+            raw["hardware_options"]["modulation_frequencies"]["q0:mw-q0.01"]["interm_freq"] = 90e6
+            hardware.write_text(json.dumps(raw))
+            proc.proc.send_signal(signal.SIGHUP)
+            _wait_for_reload(c, after=loaded, error=False)
+            sched = readout_schedule(bins=1)
+            sched.add_clock("q0.01", 90e6)
+            assert c.compile(sched).state == "compiled"
+    finally:
+        assert proc.stop() == 0
