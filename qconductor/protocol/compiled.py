@@ -20,6 +20,7 @@ from qconductor.protocol.hardware.channels import ModuleType
 __all__ = [
     "COMPILED_FORMAT_VERSION",
     "AcquisitionEntry",
+    "AcquisitionKind",
     "AcquisitionSpec",
     "ClusterProgram",
     "CompiledJob",
@@ -130,13 +131,23 @@ class ClusterProgram(_Closed):
     modules: list[ModuleProgram]
 
 
+AcquisitionKind = Literal[
+    "ssb_integration", "weighted_integration", "thresholded", "trace", "trigger_count"
+]
+
+
 class AcquisitionSpec(_Closed):
-    """Where one acquisition channel's data lives on the hardware, and how to read it back."""
+    """Where one acquisition channel's data lives on the hardware, and how to read it back.
+
+    ``num_bins`` is the number of bins of one repetition; in ``append`` mode the hardware holds
+    ``num_bins * repetitions`` of them, repetition-major. ``coords`` labels bins (by index)."""
 
     acq_channel: int
-    kind: Literal["ssb_integration"]
-    bin_mode: Literal["average"]
+    kind: AcquisitionKind
+    bin_mode: Literal["average", "append"]
     num_bins: int
+    repetitions: int = 1
+    summed: bool = False  # weighted integration with the two paths added
     cluster: str
     slot: int
     sequencer: int
@@ -145,6 +156,11 @@ class AcquisitionSpec(_Closed):
     integration_length: int
     port: str
     clock: str
+    coords: dict[int, dict[str, float | int | str]] = Field(default_factory=dict)
+
+    @property
+    def hardware_bins(self) -> int:
+        return self.num_bins * (self.repetitions if self.bin_mode == "append" else 1)
 
 
 class CompiledJob(_Closed):

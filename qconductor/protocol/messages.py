@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError, format_loc
+from qconductor.protocol.operations import OPERATION_KINDS
 from qconductor.protocol.schedule import Schedule
 
 PROTOCOL_VERSION = 1
@@ -150,7 +151,7 @@ def invalid_request(exc: ValidationError, *, prefix: str) -> QconductorError:
 
 def _clean_loc(loc: tuple[int | str, ...]) -> list[int | str]:
     """Drop the discriminator tags pydantic inserts (``op.square.duration`` -> ``op.duration``)."""
-    tags = {"square", "gauss", "drag", "idle", "ssb_integration", *VERBS}
+    tags = {*OPERATION_KINDS, *VERBS}
     out: list[int | str] = []
     for part in loc:
         if isinstance(part, str) and part in tags and out and out[-1] in ("op",):

@@ -23,81 +23,70 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-Nanoseconds = Annotated[StrictInt, Field(ge=0, description="integer nanoseconds")]
-PositiveNanoseconds = Annotated[StrictInt, Field(gt=0, description="integer nanoseconds, > 0")]
-Amplitude = Annotated[
-    float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, description="fraction of full scale")
+from qconductor.protocol.operations import (
+    ACQUISITION_TYPES,
+    PULSE_TYPES,
+    Acquisition,
+    ChirpPulse,
+    ClockName,
+    DragPulse,
+    GaussPulse,
+    Idle,
+    MarkerPulse,
+    Nanoseconds,
+    NcoOperation,
+    NumericalPulse,
+    Operation,
+    Pulse,
+    RampPulse,
+    ResetClockPhase,
+    SetClockFrequency,
+    ShiftClockPhase,
+    SoftSquarePulse,
+    SquarePulse,
+    SSBIntegrationComplex,
+    StaircasePulse,
+    ThresholdedAcquisition,
+    Trace,
+    TriggerCount,
+    VoltageOffset,
+    WeightedIntegration,
+)
+
+__all__ = [
+    "ACQUISITION_TYPES",
+    "PULSE_TYPES",
+    "Acquisition",
+    "ChirpPulse",
+    "DragPulse",
+    "GaussPulse",
+    "Idle",
+    "MarkerPulse",
+    "NcoOperation",
+    "NumericalPulse",
+    "OpRef",
+    "Operation",
+    "Pulse",
+    "RampPulse",
+    "ResetClockPhase",
+    "SSBIntegrationComplex",
+    "Schedule",
+    "SetClockFrequency",
+    "ShiftClockPhase",
+    "SoftSquarePulse",
+    "SquarePulse",
+    "StaircasePulse",
+    "ThresholdedAcquisition",
+    "TimedOperation",
+    "Trace",
+    "TriggerCount",
+    "VoltageOffset",
+    "WeightedIntegration",
 ]
-Phase = Annotated[float, Field(allow_inf_nan=False, description="degrees")]
-Port = Annotated[str, Field(min_length=1, pattern=r"^[^\s:]+:[^\s:]+$", description="element:port")]
-ClockName = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 
 
 class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Pulse(_Closed):
-    port: Port
-    clock: ClockName
-    duration: PositiveNanoseconds
-    amplitude: Amplitude
-    phase: Phase = 0.0
-
-
-class SquarePulse(_Pulse):
-    """A constant-amplitude pulse."""
-
-    kind: Literal["square"] = "square"
-
-
-class GaussPulse(_Pulse):
-    """A Gaussian envelope centred in the pulse; ``sigma`` defaults to duration / 4 (ns)."""
-
-    kind: Literal["gauss"] = "gauss"
-    sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-
-
-class DragPulse(_Pulse):
-    """A DRAG pulse: Gaussian on I and ``beta`` (ns) times its time derivative on Q.
-
-    ``amplitude`` is the peak of the Gaussian (I) component; ``sigma`` defaults to duration / 4.
-    """
-
-    kind: Literal["drag"] = "drag"
-    beta: Annotated[float, Field(allow_inf_nan=False)] = 0.0
-    sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
-
-
-class Idle(_Closed):
-    """Nothing plays for ``duration``; it only occupies time (and so spaces what follows)."""
-
-    kind: Literal["idle"] = "idle"
-    duration: PositiveNanoseconds
-
-
-class SSBIntegrationComplex(_Closed):
-    """Demodulate the input at the clock's frequency and integrate over ``duration``.
-
-    The result of one acquisition is one complex number per bin: with ``bin_mode="average"``
-    the hardware averages the bin over the schedule's repetitions.
-    """
-
-    kind: Literal["ssb_integration"] = "ssb_integration"
-    port: Port
-    clock: ClockName
-    duration: PositiveNanoseconds
-    acq_channel: Annotated[StrictInt, Field(ge=0)] = 0
-    bin_index: Annotated[StrictInt, Field(ge=0)] = 0
-    bin_mode: Literal["average"] = "average"
-
-
-Operation = Annotated[
-    SquarePulse | GaussPulse | DragPulse | Idle | SSBIntegrationComplex,
-    Field(discriminator="kind"),
-]
-Pulse = SquarePulse | GaussPulse | DragPulse
-Acquisition = SSBIntegrationComplex
 
 
 class TimedOperation(_Closed):

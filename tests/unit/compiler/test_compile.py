@@ -16,6 +16,7 @@ from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
 from qconductor.protocol.schedule import (
     DragPulse,
+    GaussPulse,
     Schedule,
     SquarePulse,
     SSBIntegrationComplex,
@@ -129,7 +130,7 @@ def two_integration_lengths(s: Schedule) -> None:
 
 
 def waveform_memory(s: Schedule) -> None:
-    s.add(mw(duration=20_000))
+    s.add(GaussPulse(port="q0:mw", clock="q0.01", amplitude=0.5, duration=9_000))
 
 
 def clock_differs_from_interm_freq(s: Schedule) -> None:

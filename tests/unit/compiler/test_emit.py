@@ -14,7 +14,7 @@ from qconductor.adapters.qblox.compiler.emit import (
     emit_program,
     split_duration,
 )
-from qconductor.adapters.qblox.compiler.ir import Acquire, Block, Loop, Play
+from qconductor.adapters.qblox.compiler.ir import Acquire, Block, Event, Loop, Play, Register
 
 RT = re.compile(r"^\s*(?:\w+:)?\s*(upd_param|play|acquire|wait)\b.*?(\d+)\s*$")
 
@@ -48,9 +48,9 @@ def test_program_places_events_at_their_times() -> None:
     block = Block(
         duration=200_000,
         events=[
-            Play(time=0, wave_i=0, wave_q=1, gain=0.5, op_index=0, duration=40),
-            Play(time=44, wave_i=0, wave_q=1, gain=0.5, op_index=1, duration=40),
-            Acquire(time=100_000, acq_index=0, bin_index=3, op_index=2, duration=1000),
+            Event(0, 0, action=Play(0, 1, 16384, 16384)),
+            Event(44, 1, action=Play(0, 1, 16384, 16384)),
+            Event(100_000, 2, action=Acquire(0, 3)),
         ],
     )
     text, count = emit_program(Loop(label="rep", count=100, body=block))
@@ -73,3 +73,36 @@ def test_program_places_events_at_their_times() -> None:
 def test_empty_block_is_one_preamble() -> None:
     text, _ = emit_program(Loop(label="rep", count=1, body=Block(duration=0)))
     assert "upd_param 4" in text
+
+
+def _flat(text: str) -> list[str]:
+    """Instructions without labels, single-spaced."""
+    return [" ".join(line.split(":", 1)[-1].split()) for line in text.splitlines()]
+
+
+def test_parameters_without_action_are_applied_by_upd_param() -> None:
+    block = Block(
+        duration=2000,
+        events=[
+            Event(0, 0, params=["set_awg_offs 100, 0"]),
+            Event(400, 1, action=Play(0, 1, 10, 10)),
+        ],
+    )
+    flat = _flat(emit_program(Loop(label="rep", count=1, body=block))[0])
+    k = flat.index("set_awg_offs 100, 0")
+    assert flat[k + 1] == "upd_param 400"  # applies at t=0, lasts until the play
+
+
+def test_append_bins_advance_and_a_nop_separates_write_from_read() -> None:
+    reg = Register(1)
+    block = Block(
+        duration=2000,
+        events=[Event(400, 0, action=Acquire(0, reg)), Event(800, 1, action=Acquire(0, reg))],
+    )
+    loop = Loop(label="rep", count=2, body=block, setup=[f"move 0, {reg}"])
+    flat = _flat(emit_program(loop)[0])
+    assert flat.count("add R1, 1, R1") == 2
+    first_add = flat.index("add R1, 1, R1")
+    assert flat[first_add + 1] == "nop"  # the next acquire reads R1
+    assert flat[first_add + 2].startswith("acquire 0, R1,")
+    assert flat[0:2] == ["wait_sync 4", "move 0, R1"]

@@ -14,10 +14,27 @@ from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
 from qconductor.adapters.qblox.compiler.settings import MODULE_IO, NCO_LIMIT_HZ
 from qconductor.protocol.compiled import ModuleType
 from qconductor.protocol.errors import ErrorCode, QconductorError
-from qconductor.protocol.hardware import HardwareConfig, PortRoute, solve_frequencies
-from qconductor.protocol.schedule import Schedule, SSBIntegrationComplex, TimedOperation
+from qconductor.protocol.hardware import FrequencyPlan, HardwareConfig, PortRoute, solve_frequencies
+from qconductor.protocol.schedule import (
+    ACQUISITION_TYPES,
+    PULSE_TYPES,
+    MarkerPulse,
+    Schedule,
+    TimedOperation,
+    VoltageOffset,
+)
 
-SUPPORTED_CHANNELS = ("complex_output_0", "complex_output_1", "complex_input_0")
+NEEDS_OUTPUT = (*PULSE_TYPES, VoltageOffset, MarkerPulse)
+
+SUPPORTED_CHANNELS = (
+    "complex_output_0",
+    "complex_output_1",
+    "complex_input_0",
+    "digital_output_0",
+    "digital_output_1",
+    "digital_output_2",
+    "digital_output_3",
+)
 
 
 @dataclass
@@ -31,8 +48,11 @@ class Allocation:
     module_type: ModuleType
     index: int
     nco_freq: float
+    clock_freq: float
     outputs: list[str]
     inputs: list[str]
+    plan: FrequencyPlan
+    marker_bits: int = 0  # the digital outputs this port raises (marker pulses)
     ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
 
     @property
@@ -60,14 +80,14 @@ def allocate(
                 allocations[key] = alloc
         if alloc is None:
             continue
-        if isinstance(op, SSBIntegrationComplex) and not alloc.inputs:
+        if isinstance(op, ACQUISITION_TYPES) and not alloc.inputs:
             diag.error(
                 ErrorCode.PORT_CLOCK_NO_INPUT,
                 f"acquires on port {op.port!r}, but no input channel is connected to it",
                 op_path(index, "port"),
                 hint="connect the port to a QRM's complex_input_0 in the connectivity graph",
             )
-        elif not isinstance(op, SSBIntegrationComplex) and not alloc.outputs:
+        elif isinstance(op, NEEDS_OUTPUT) and not alloc.outputs:
             diag.error(
                 ErrorCode.PORT_CLOCK_NO_OUTPUT,
                 f"plays on port {op.port!r}, but no output channel is connected to it",
@@ -87,7 +107,8 @@ def _new_allocation(
 ) -> Allocation | None:
     op = timed.op
     assert op.kind != "idle"
-    if op.clock not in schedule.clocks:
+    is_marker = isinstance(op, MarkerPulse)
+    if op.clock not in schedule.clocks and not is_marker:
         diag.error(
             ErrorCode.CLOCK_UNDEFINED,
             f"uses clock {op.clock!r}, which the schedule does not define",
@@ -109,11 +130,15 @@ def _new_allocation(
         return None
     cluster, slot, module_type = module
     try:
-        plan = solve_frequencies(
-            schedule.clocks[op.clock],
-            route,
-            hardware.options_for(op.port, op.clock),
-            path=f"hardware_options.modulation_frequencies.{op.port}-{op.clock}",
+        plan = (
+            FrequencyPlan(nco_freq=0.0, lo_freq=None, nco_enabled=False)
+            if is_marker
+            else solve_frequencies(
+                schedule.clocks[op.clock],
+                route,
+                hardware.options_for(op.port, op.clock),
+                path=f"hardware_options.modulation_frequencies.{op.port}-{op.clock}",
+            )
         )
     except QconductorError as exc:
         diag.add(exc)
@@ -146,6 +171,9 @@ def _new_allocation(
         module_type=module_type,
         index=seq,
         nco_freq=plan.nco_freq,
+        plan=plan,
+        clock_freq=schedule.clocks.get(op.clock, 0.0),
+        marker_bits=_marker_bits(route),
         outputs=[c.channel for c in route.outputs],
         inputs=[c.channel for c in route.inputs],
     )
@@ -184,6 +212,15 @@ def _module_of(
         )
         return None
     return cluster, slot, module_type
+
+
+def _marker_bits(route: PortRoute) -> int:
+    """Baseband modules: digital_output_n drives marker bit n."""
+    bits = 0
+    for ref in route.outputs:
+        if ref.channel.startswith("digital_output_"):
+            bits |= 1 << int(ref.channel.rsplit("_", 1)[1])
+    return bits
 
 
 def _closest(what: str, name: str, candidates: list[str]) -> str:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qconductor.adapters.qblox.compiler.assign import Allocation, allocate
+from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
 from qconductor.adapters.qblox.compiler.emit import emit_program
-from qconductor.adapters.qblox.compiler.ir import Loop
+from qconductor.adapters.qblox.compiler.ir import Block, Event, Loop
+from qconductor.adapters.qblox.compiler.lowering import nco_steps
 from qconductor.adapters.qblox.compiler.settings import (
     MODULE_IO,
     WAVEFORM_MEMORY,
     off_settings,
     sequencer_settings,
 )
-from qconductor.adapters.qblox.compiler.timeline import SequencerTimeline, build_timeline
+from qconductor.adapters.qblox.compiler.timeline import build_events, events_end
+from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
 from qconductor.protocol.compiled import (
     AcquisitionEntry,
     AcquisitionSpec,
@@ -38,21 +41,17 @@ from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.hardware import HardwareConfig
 from qconductor.protocol.schedule import Schedule
 
-COMPILER_VERSION = "1"
+COMPILER_VERSION = "2"
 
 
 @dataclass
 class _Compiled:
-    alloc: Allocation
-    timeline: SequencerTimeline
+    ctx: SeqContext
     program: SequencerProgram
 
-
-@dataclass
-class _Jobs:
-    by_module: dict[tuple[str, int], list[_Compiled]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    @property
+    def alloc(self) -> Allocation:
+        return self.ctx.alloc
 
 
 def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
@@ -61,23 +60,25 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
     allocations = allocate(schedule, hardware, diag)
     diag.raise_if_errors()
 
-    timelines = {key: build_timeline(a.name, a.ops, diag) for key, a in allocations.items()}
+    contexts: list[tuple[SeqContext, list[Event]]] = []
+    for alloc in allocations.values():
+        ctx = SeqContext(alloc=alloc, diag=diag, repetitions=schedule.repetitions)
+        contexts.append((ctx, build_events(ctx, alloc.ops)))
     diag.raise_if_errors()
-    repetition = max([schedule.duration, *(tl.end for tl in timelines.values())])
+    repetition = max([schedule.duration, *(events_end(ev) for _, ev in contexts)])
 
-    compiled = _Jobs()
-    for key, alloc in allocations.items():
-        tl = timelines[key]
-        program = _sequencer_program(alloc, tl, schedule, repetition, diag)
-        compiled.by_module[(alloc.cluster, alloc.slot)].append(_Compiled(alloc, tl, program))
+    by_module: dict[tuple[str, int], list[_Compiled]] = defaultdict(list)
+    for ctx, events in contexts:
+        program = _sequencer_program(ctx, events, schedule, repetition)
+        by_module[(ctx.alloc.cluster, ctx.alloc.slot)].append(_Compiled(ctx, program))
     diag.raise_if_errors()
 
     return CompiledJob(
         schedule_name=schedule.name,
         repetitions=schedule.repetitions,
         repetition_duration_ns=repetition,
-        clusters=_clusters(compiled, hardware),
-        acquisitions=_acquisitions(compiled, diag),
+        clusters=_clusters(by_module, hardware),
+        acquisitions=_acquisitions(by_module, diag),
         content_hash=content_hash(schedule, hardware),
         warnings=diag.warnings,
     )
@@ -90,23 +91,54 @@ def content_hash(schedule: Schedule, hardware: HardwareConfig) -> str:
     return h.hexdigest()
 
 
+def _repetition_loop(ctx: SeqContext, events: list[Event], repetitions: int, duration: int) -> Loop:
+    """The repetition loop, with what each repetition must start from: phase reset, the base
+    NCO frequency and zero offsets (if the body changes them), and the markers held high."""
+    head = ["reset_ph"]
+    teardown: list[str] = []
+    if ctx.uses_freq:
+        head.append(f"set_freq {nco_steps(ctx.alloc.nco_freq)}")
+    if ctx.uses_offsets:
+        head.append("set_awg_offs 0, 0")
+        teardown.append("set_awg_offs 0, 0")
+    if ctx.uses_markers or ctx.marker_base:
+        head.append(f"set_mrk {ctx.marker_base}")
+        teardown.append("set_mrk 0")
+    setup = [
+        f"move 0, {channel.register}"
+        for channel in ctx.acq_channels.values()
+        if channel.register is not None
+    ]
+    return Loop(
+        label="rep",
+        count=repetitions,
+        body=Block(duration=duration, events=events),
+        setup=setup,
+        head=head,
+        teardown=teardown,
+    )
+
+
+def _entries(table: WaveformTable) -> dict[str, WaveformEntry]:
+    return {f"wf{i}": WaveformEntry(data=a.tolist(), index=i) for i, a in enumerate(table.arrays)}
+
+
 def _sequencer_program(
-    alloc: Allocation,
-    tl: SequencerTimeline,
-    schedule: Schedule,
-    repetition: int,
-    diag: Diagnostics,
+    ctx: SeqContext, events: list[Event], schedule: Schedule, repetition: int
 ) -> SequencerProgram:
+    alloc, diag = ctx.alloc, ctx.diag
     io = MODULE_IO[alloc.module_type]
-    if tl.waveforms.samples > WAVEFORM_MEMORY:
+    samples = ctx.waveforms.samples
+    if samples > WAVEFORM_MEMORY:
         diag.error(
             ErrorCode.WAVEFORM_MEMORY_EXCEEDED,
-            f"{alloc.name} needs {tl.waveforms.samples} waveform samples (I and Q counted "
+            f"{alloc.name} needs {samples} waveform samples (I and Q counted "
             f"separately); a sequencer holds {WAVEFORM_MEMORY}",
             f"operations[{alloc.ops[0][0]}]",
-            hint="shorten pulses or reuse shapes (equal shapes are stored once)",
+            hint="shorten pulses or reuse shapes (equal shapes are stored once; square pulses "
+            "longer than 2 µs cost no waveform memory)",
         )
-    loop = Loop(label="rep", count=schedule.repetitions, body=tl.block(repetition))
+    loop = _repetition_loop(ctx, events, schedule.repetitions, repetition)
     text, instructions = emit_program(loop)
     if instructions > io.max_instructions:
         diag.error(
@@ -117,29 +149,31 @@ def _sequencer_program(
             hint="use fewer operations per repetition on this port and clock",
         )
     sequence = SequenceDict(
-        waveforms={
-            f"wf{i}": WaveformEntry(data=a.tolist(), index=i)
-            for i, a in enumerate(tl.waveforms.arrays)
-        },
+        waveforms=_entries(ctx.waveforms),
+        weights=_entries(ctx.weights),
         acquisitions={
-            str(ch): AcquisitionEntry(num_bins=use.num_bins, index=use.acq_index)
-            for ch, use in tl.acq_channels.items()
+            str(ch): AcquisitionEntry(
+                num_bins=c.num_bins * (schedule.repetitions if c.register else 1),
+                index=c.acq_index,
+            )
+            for ch, c in ctx.acq_channels.items()
         },
         program=text,
     )
     settings = sequencer_settings(
         alloc.module_type,
-        outputs=alloc.outputs if tl.has_pulses else [],
-        inputs=alloc.inputs if tl.has_acquisitions else [],
+        outputs=alloc.outputs if ctx.has_pulses else [],
+        inputs=alloc.inputs if ctx.has_acquisitions else [],
         nco_freq=alloc.nco_freq,
-        modulate=tl.has_pulses,
-        demodulate=tl.has_acquisitions,
-        integration_length=tl.integration_length,
+        modulate=ctx.has_pulses and alloc.plan.nco_enabled,
+        demodulate=ctx.has_acquisitions and alloc.plan.nco_enabled,
+        integration_length=ctx.integration_length,
+        extra=ctx.settings,
     )
     stats = ProgramStats(
         instructions=instructions,
-        waveform_samples=tl.waveforms.samples,
-        bins=sum(u.num_bins for u in tl.acq_channels.values()),
+        waveform_samples=samples,
+        bins=sum(e.num_bins for e in sequence.acquisitions.values()),
     )
     return SequencerProgram(
         index=alloc.index,
@@ -152,16 +186,18 @@ def _sequencer_program(
     )
 
 
-def _clusters(compiled: _Jobs, hardware: HardwareConfig) -> list[ClusterProgram]:
+def _clusters(
+    by_module: dict[tuple[str, int], list[_Compiled]], hardware: HardwareConfig
+) -> list[ClusterProgram]:
     """Every module of every cluster the job uses; unused sequencers explicitly off."""
-    used_clusters = sorted({cluster for cluster, _ in compiled.by_module})
+    used_clusters = sorted({cluster for cluster, _ in by_module})
     out: list[ClusterProgram] = []
     for cluster in used_clusters:
         modules: list[ModuleProgram] = []
         for mod_cluster, slot, module_type in sorted(hardware.modules()):
             if mod_cluster != cluster or module_type not in MODULE_IO:
                 continue
-            used = {c.alloc.index: c.program for c in compiled.by_module.get((cluster, slot), [])}
+            used = {c.alloc.index: c.program for c in by_module.get((cluster, slot), [])}
             sequencers = [
                 used.get(i) or SequencerProgram(index=i, settings=off_settings(module_type))
                 for i in range(MODULE_IO[module_type].sequencers)
@@ -171,11 +207,13 @@ def _clusters(compiled: _Jobs, hardware: HardwareConfig) -> list[ClusterProgram]
     return out
 
 
-def _acquisitions(compiled: _Jobs, diag: Diagnostics) -> list[AcquisitionSpec]:
+def _acquisitions(
+    by_module: dict[tuple[str, int], list[_Compiled]], diag: Diagnostics
+) -> list[AcquisitionSpec]:
     specs: dict[int, AcquisitionSpec] = {}
-    for items in compiled.by_module.values():
+    for items in by_module.values():
         for c in items:
-            for channel, use in c.timeline.acq_channels.items():
+            for channel, use in c.ctx.acq_channels.items():
                 if channel in specs:
                     other = specs[channel]
                     diag.error(
@@ -183,21 +221,24 @@ def _acquisitions(compiled: _Jobs, diag: Diagnostics) -> list[AcquisitionSpec]:
                         f"acquisition channel {channel} is acquired on {c.alloc.port} "
                         f"({c.alloc.clock}) and on {other.port} ({other.clock}); "
                         "one channel must come from one port and clock",
-                        f"operations[{c.alloc.ops[0][0]}].op.acq_channel",
+                        f"operations[{use.first_op}].op.acq_channel",
                         hint="give each port-clock its own acquisition channels",
                     )
                     continue
                 specs[channel] = AcquisitionSpec(
                     acq_channel=channel,
-                    kind="ssb_integration",
-                    bin_mode="average",
+                    kind=use.kind,
+                    bin_mode=use.bin_mode,
                     num_bins=use.num_bins,
+                    repetitions=c.ctx.repetitions,
+                    summed=use.summed,
+                    coords=use.coords,
                     cluster=c.alloc.cluster,
                     slot=c.alloc.slot,
                     sequencer=c.alloc.index,
                     acq_name=str(channel),
                     acq_index=use.acq_index,
-                    integration_length=c.timeline.integration_length or 0,
+                    integration_length=c.ctx.integration_length or 0,
                     port=c.alloc.port,
                     clock=c.alloc.clock,
                 )

@@ -2,18 +2,31 @@
 
 Each real-time instruction's last operand is the time until the next one starts, so the
 program's timeline is exactly the IR's. Gaps longer than one instruction can span are filled
-with ``wait``s of at most :data:`MAX_WAIT` ns (each at least :data:`MIN_DURATION`).
+with ``wait``s of at most :data:`MAX_WAIT` ns (each at least :data:`MIN_DURATION`). A register
+written by one instruction is never read by the next (a ``nop`` goes between: the sequencer
+needs a cycle for the write to land).
 """
 
 from __future__ import annotations
 
-from qconductor.adapters.qblox.compiler.ir import Acquire, Block, Loop, Play
+import re
+
+from qconductor.adapters.qblox.compiler.ir import (
+    Acquire,
+    AcquireTtl,
+    Block,
+    Event,
+    Loop,
+    Play,
+    Register,
+)
 
 MIN_DURATION = 4
 MAX_WAIT = 65535
 GAIN_FULL_SCALE = 32767
-LOOP_REGISTER = "R0"
-PREAMBLE_NS = 4  # reset_ph + upd_param at the start of each repetition
+LOOP_REGISTER = Register(0)
+PREAMBLE_NS = 4  # the upd_param that applies the loop head at the start of each repetition
+_REGISTER = re.compile(r"\bR\d+\b")
 
 
 def split_duration(total: int) -> list[int]:
@@ -29,16 +42,29 @@ def split_duration(total: int) -> list[int]:
     return chunks
 
 
-def gain_immediate(gain: float) -> int:
-    return round(gain * GAIN_FULL_SCALE)
+def to_int16(fraction: float) -> int:
+    """A fraction of full scale as a gain/offset immediate."""
+    return max(-32768, min(32767, round(fraction * GAIN_FULL_SCALE)))
 
 
 class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.instructions = 0
+        self._written: set[str] = set()
 
-    def op(self, text: str, label: str | None = None) -> None:
+    def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
+        operands = text.partition(" ")[2].split(",")
+        if writes is not None:  # the destination is the last operand; the others are read
+            operands = operands[:-1]
+        reads = {r for operand in operands for r in _REGISTER.findall(operand)}
+        if reads & self._written:
+            self._emit("nop", label)
+            label = None
+        self._emit(text, label)
+        self._written = {writes} if writes else set()
+
+    def _emit(self, text: str, label: str | None) -> None:
         self.lines.append(f"{label + ':':<12}{text}" if label else f"{'':<12}{text}")
         self.instructions += 1
 
@@ -55,28 +81,66 @@ def emit_program(loop: Loop, *, sync: bool = True) -> tuple[str, int]:
     w = _Writer()
     if sync:
         w.op("wait_sync 4")
-    w.op(f"move {loop.count}, {LOOP_REGISTER}")
-    w.op("reset_ph" if loop.reset_phase else "nop", label=loop.label)
+    for line in loop.setup:
+        w.op(line, writes=_written_register(line))
+    w.op(f"move {loop.count}, {LOOP_REGISTER}", writes=str(LOOP_REGISTER))
+    head = loop.head or ["nop"]
+    w.op(head[0], label=loop.label)
+    for line in head[1:]:
+        w.op(line)
     _emit_block(w, loop.body)
     w.op(f"loop {LOOP_REGISTER}, @{loop.label}")
+    if loop.teardown:
+        for line in loop.teardown:
+            w.op(line)
+        w.op(f"upd_param {MIN_DURATION}")
     w.op("stop")
     return "\n".join(w.lines) + "\n", w.instructions
+
+
+def _written_register(line: str) -> str | None:
+    """The register a setup instruction (``move``/arithmetic) writes: its last operand."""
+    found = _REGISTER.findall(line)
+    return found[-1] if found else None
 
 
 def _emit_block(w: _Writer, block: Block) -> None:
     events = block.events
     first_time = events[0].time if events else block.duration
-    # The preamble's upd_param applies reset_ph and spans the time up to the first event.
     w.timed("upd_param", PREAMBLE_NS + first_time)
-    gain: float | None = None
+    gains: tuple[int, int] | None = None
     for k, event in enumerate(events):
         next_time = events[k + 1].time if k + 1 < len(events) else block.duration
-        gap = next_time - event.time
-        if isinstance(event, Play):
-            if event.gain != gain:
-                g = gain_immediate(event.gain)
-                w.op(f"set_awg_gain {g}, {g}")
-                gain = event.gain
-            w.timed(f"play {event.wave_i}, {event.wave_q},", gap)
-        elif isinstance(event, Acquire):
-            w.timed(f"acquire {event.acq_index}, {event.bin_index},", gap)
+        gains = _emit_event(w, event, next_time - event.time, gains)
+
+
+def _emit_event(
+    w: _Writer, event: Event, gap: int, gains: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    for line in event.params:
+        w.op(line)
+    action = event.action
+    if isinstance(action, Play):
+        if (action.gain_i, action.gain_q) != gains:
+            gains = (action.gain_i, action.gain_q)
+            w.op(f"set_awg_gain {action.gain_i}, {action.gain_q}")
+        w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
+    elif isinstance(action, Acquire):
+        if action.weights is None:
+            w.timed(f"acquire {action.acq_index}, {action.bin},", gap)
+        else:
+            wi, wq = action.weights
+            w.timed(f"acquire_weighed {action.acq_index}, {action.bin}, {wi}, {wq},", gap)
+        _advance_bin(w, action.bin)
+    elif isinstance(action, AcquireTtl):
+        w.timed(f"acquire_ttl {action.acq_index}, {action.bin}, {int(action.enable)},", gap)
+        if not action.enable:
+            _advance_bin(w, action.bin)
+    else:
+        w.timed("upd_param", gap)
+    return gains
+
+
+def _advance_bin(w: _Writer, bin_index: int | Register) -> None:
+    if isinstance(bin_index, Register):
+        w.op(f"add {bin_index}, 1, {bin_index}", writes=str(bin_index))

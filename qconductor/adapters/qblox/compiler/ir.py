@@ -1,10 +1,14 @@
 """The sequencer-level intermediate representation.
 
 A sequencer's program is a tree: a :class:`Loop` (played ``count`` times) whose body is a
-:class:`Block` of timed :class:`Play` and :class:`Acquire` events. Time inside a block is
-integer nanoseconds from the block's start. The repetition loop is a ``Loop`` like any other,
-so sweeps and nested loops (real-time loops, later conditionals) are nodes of the tree, never
-unrolled copies of it.
+:class:`Block` of :class:`Event`s. An event is one instant on the sequencer's timeline: the
+parameter instructions that take effect then (offsets, markers, NCO frequency and phase), and
+at most one action that applies them while it starts (a play or an acquisition). An event
+without an action applies its parameters with ``upd_param``. Time inside a block is integer
+nanoseconds from the block's start.
+
+The repetition loop is a ``Loop`` like any other, so sweeps and nested loops (real-time
+loops, later conditionals) are nodes of the tree, never unrolled copies of it.
 """
 
 from __future__ import annotations
@@ -13,25 +17,65 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
+class Register:
+    """A sequencer register, ``R0`` … ``R63``."""
+
+    index: int
+
+    def __str__(self) -> str:
+        return f"R{self.index}"
+
+
+BinIndex = int | Register
+
+
+@dataclass(frozen=True, slots=True)
 class Play:
-    time: int
     wave_i: int
     wave_q: int
-    gain: float  # fraction of full scale, applied with set_awg_gain on both paths
-    op_index: int  # the schedule operation this came from, for diagnostics
-    duration: int
+    gain_i: int  # set_awg_gain immediates (int16), set only when they change
+    gain_q: int
 
 
 @dataclass(frozen=True, slots=True)
 class Acquire:
-    time: int
+    """``acquire`` (integration, thresholded, trace) or ``acquire_weighed`` (with weights).
+
+    A register bin (append mode) is incremented after the acquisition."""
+
     acq_index: int
-    bin_index: int
-    op_index: int
-    duration: int
+    bin: BinIndex
+    weights: tuple[int, int] | None = None
 
 
-Event = Play | Acquire
+@dataclass(frozen=True, slots=True)
+class AcquireTtl:
+    """Open (``enable``) or close the TTL counting window of an acquisition."""
+
+    acq_index: int
+    bin: BinIndex
+    enable: bool
+
+
+Action = Play | Acquire | AcquireTtl
+
+
+@dataclass(slots=True)
+class Event:
+    time: int
+    op_index: int  # the schedule operation this came from, for diagnostics
+    params: list[str] = field(default_factory=list)
+    action: Action | None = None
+    # how long the action occupies the sequencer (a pulse's waveform, an integration window):
+    # used to check overlaps, not for timing, which is always "until the next event"
+    busy_until: int | None = None
+
+    def merge(self, other: Event) -> None:
+        """Fold ``other`` (same time) into this event; the caller checks the actions."""
+        self.params.extend(other.params)
+        if other.action is not None:
+            self.action = other.action
+            self.busy_until = other.busy_until
 
 
 @dataclass(slots=True)
@@ -42,9 +86,15 @@ class Block:
 
 @dataclass(slots=True)
 class Loop:
-    """``body`` played ``count`` times back to back, with the NCO phase reset at each start."""
+    """``body`` played ``count`` times back to back.
+
+    ``setup`` runs once before the loop (register initialisation), ``head`` at the start of
+    every iteration (phase reset, restoring the base NCO frequency and offsets), ``teardown``
+    once after it (offsets and markers back to zero, so nothing leaks into the next job)."""
 
     label: str
     count: int
     body: Block
-    reset_phase: bool = True
+    setup: list[str] = field(default_factory=list)
+    head: list[str] = field(default_factory=lambda: ["reset_ph"])
+    teardown: list[str] = field(default_factory=list)

@@ -7,6 +7,7 @@ physical outputs ``2n`` (I) and ``2n + 1`` (Q); a complex input is ``in0`` (I) a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from qconductor.protocol.compiled import InputRoute, ModuleType, OutputRoute, SequencerSettings
@@ -53,7 +54,10 @@ def sequencer_settings(
     modulate: bool,
     demodulate: bool,
     integration_length: int | None,
+    extra: Mapping[str, object] | None = None,
 ) -> SequencerSettings:
+    """Settings of a used sequencer; ``extra`` holds what its operations require (thresholds,
+    TTL input, ...), by driver parameter name."""
     io = MODULE_IO[module_type]
     routes = output_routes(module_type, outputs)
     acq: InputRoute = "off"
@@ -71,6 +75,7 @@ def sequencer_settings(
             "nco_freq": nco_freq,
             "mod_en_awg": modulate,
             **fields,
+            **(extra or {}),
         }
     )
 

@@ -1,178 +1,105 @@
-"""From a sequencer's operations to its IR block, checking the real-time rules on the way.
+"""From a sequencer's operations to its ordered events, checking the real-time rules.
 
-Rules (see QBLOX_FACTS.md): real-time instructions are at least 4 ns apart on one sequencer;
-pulses on one sequencer must not overlap (one AWG plays one waveform at a time); acquisitions
-must not overlap and start at least 300 ns apart; the integration length is one sequencer
-setting, so every integration on a sequencer has the same duration, a multiple of 4 ns in
-4..16777212; the gain after normalisation is at most full scale.
+Operations are lowered in start order (lowering keeps state: offsets, bins); the events are then
+sorted, events at one instant merged (their parameters applied together), and checked:
+real-time instructions at least 4 ns apart; one play at a time (a pulse must not start while
+the previous one plays); acquisitions must not overlap and must start at least 300 ns apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
+from qconductor.adapters.qblox.compiler.context import SeqContext
+from qconductor.adapters.qblox.compiler.diagnostics import op_path
 from qconductor.adapters.qblox.compiler.emit import MIN_DURATION
-from qconductor.adapters.qblox.compiler.ir import Acquire, Block, Event, Play
-from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
+from qconductor.adapters.qblox.compiler.ir import Acquire, AcquireTtl, Event, Play
+from qconductor.adapters.qblox.compiler.lowering import lower
 from qconductor.protocol.errors import ErrorCode
-from qconductor.protocol.schedule import SSBIntegrationComplex, TimedOperation
+from qconductor.protocol.schedule import TimedOperation
 
 MIN_ACQUISITION_SPACING = 300
-MAX_INTEGRATION_LENGTH = 16_777_212
-MAX_ACQ_INDICES = 32
-MAX_BINS = 131_072
 
 
-@dataclass
-class AcqChannelUse:
-    acq_index: int
-    num_bins: int = 0
-
-
-@dataclass
-class SequencerTimeline:
-    """What one sequencer plays, ready to emit."""
-
-    name: str  # e.g. cluster0.module2.sequencer0, for messages
-    events: list[Event] = field(default_factory=list)
-    waveforms: WaveformTable = field(default_factory=WaveformTable)
-    acq_channels: dict[int, AcqChannelUse] = field(default_factory=dict)
-    integration_length: int | None = None
-    has_pulses: bool = False
-    has_acquisitions: bool = False
-
-    @property
-    def end(self) -> int:
-        """The earliest time the repetition may end for this sequencer."""
-        return max((e.time + max(e.duration, MIN_DURATION) for e in self.events), default=0)
-
-    def block(self, duration: int) -> Block:
-        return Block(duration=duration, events=list(self.events))
-
-
-def build_timeline(
-    name: str, ops: Sequence[tuple[int, TimedOperation]], diag: Diagnostics
-) -> SequencerTimeline:
+def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> list[Event]:
     """``ops``: (schedule index, timed operation) for every operation on this sequencer."""
-    tl = SequencerTimeline(name=name)
-    ordered = sorted(ops, key=lambda item: item[1].start)
-    last_pulse: tuple[int, int] | None = None  # (index, end)
-    last_acq: tuple[int, int, int] | None = None  # (index, start, end)
-    last_event: tuple[int, int] | None = None  # (index, time)
-    for index, timed in ordered:
-        op = timed.op
-        if op.kind == "idle":
-            continue
-        if last_event is not None and timed.start - last_event[1] < MIN_DURATION:
-            gap = timed.start - last_event[1]
-            diag.error(
-                ErrorCode.OPERATIONS_TOO_CLOSE,
-                f"starts {gap} ns after operations[{last_event[0]}] on {name}; "
-                f"real-time operations on one sequencer must be at least {MIN_DURATION} ns apart",
-                op_path(index),
-                hint=f"move it to t >= {last_event[1] + MIN_DURATION} ns",
-            )
-        last_event = (index, timed.start)
-        if isinstance(op, SSBIntegrationComplex):
-            _check_acquisition(tl, index, timed, last_acq, diag)
-            last_acq = (index, timed.start, timed.end)
-            tl.events.append(_acquire(tl, index, timed, op, diag))
+    raw: list[Event] = []
+    for index, timed in sorted(ops, key=lambda item: item[1].start):
+        raw.extend(lower(ctx, index, timed))
+    raw.sort(key=lambda e: e.time)
+    return _merge_and_check(ctx, raw)
+
+
+def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
+    events: list[Event] = []
+    last_play: Event | None = None
+    last_acq: Event | None = None
+    for event in raw:
+        prev = events[-1] if events else None
+        if prev is not None and prev.time == event.time:
+            if prev.action is not None and event.action is not None:
+                _too_close(ctx, prev, event)
+                continue
+            prev.merge(event)
+            event = prev
         else:
-            if last_pulse is not None and timed.start < last_pulse[1]:
-                diag.error(
-                    ErrorCode.OPERATIONS_OVERLAP,
-                    f"overlaps operations[{last_pulse[0]}] (which ends at {last_pulse[1]} ns) "
-                    f"on {name}; one sequencer plays one pulse at a time",
-                    op_path(index),
-                    hint="delay it, or put the pulses on different clocks (sequencers)",
-                )
-            last_pulse = (index, timed.end)
-            tl.has_pulses = True
-            sampled = tl.waveforms.add_pulse(op)
-            if abs(sampled.gain) > 1.0 + 1e-12:
-                diag.error(
-                    ErrorCode.AMPLITUDE_OUT_OF_RANGE,
-                    f"needs {abs(sampled.gain):.4f} of full scale after normalising the "
-                    f"{op.kind} envelope; the maximum is 1.0",
-                    op_path(index, "amplitude"),
-                    hint=f"use |amplitude| <= {abs(op.amplitude) / abs(sampled.gain):.4f}",
-                )
-            tl.events.append(
-                Play(timed.start, sampled.wave_i, sampled.wave_q, sampled.gain, index, op.duration)
-            )
-    return tl
+            if prev is not None and event.time - prev.time < MIN_DURATION:
+                _too_close(ctx, prev, event)
+                continue
+            events.append(event)
+        action = event.action
+        if isinstance(action, Play):
+            _check_play(ctx, last_play, event)
+            last_play = event
+        elif isinstance(action, Acquire) or (isinstance(action, AcquireTtl) and action.enable):
+            _check_acquisition(ctx, last_acq, event)
+            last_acq = event
+    return events
 
 
-def _check_acquisition(
-    tl: SequencerTimeline,
-    index: int,
-    timed: TimedOperation,
-    last_acq: tuple[int, int, int] | None,
-    diag: Diagnostics,
-) -> None:
-    if last_acq is None:
-        return
-    prev_index, prev_start, prev_end = last_acq
-    if timed.start < prev_end:
-        diag.error(
+def _too_close(ctx: SeqContext, prev: Event, event: Event) -> None:
+    gap = event.time - prev.time
+    ctx.diag.error(
+        ErrorCode.OPERATIONS_TOO_CLOSE,
+        f"needs the sequencer {gap} ns after operations[{prev.op_index}] on {ctx.name}; "
+        f"real-time instructions on one sequencer must be at least {MIN_DURATION} ns apart",
+        op_path(event.op_index),
+        hint=f"move it to t >= {prev.time + MIN_DURATION} ns (relative to that operation)",
+    )
+
+
+def _check_play(ctx: SeqContext, last: Event | None, event: Event) -> None:
+    if last is not None and last.busy_until is not None and event.time < last.busy_until:
+        ctx.diag.error(
             ErrorCode.OPERATIONS_OVERLAP,
-            f"acquisition overlaps operations[{prev_index}] (which ends at {prev_end} ns) "
-            f"on {tl.name}",
-            op_path(index),
+            f"overlaps operations[{last.op_index}] (which plays until {last.busy_until} ns) on "
+            f"{ctx.name}; one sequencer plays one pulse at a time",
+            op_path(event.op_index),
+            hint="delay it, or put the pulses on different clocks (sequencers)",
         )
-    elif timed.start - prev_start < MIN_ACQUISITION_SPACING:
-        diag.error(
+
+
+def _check_acquisition(ctx: SeqContext, last: Event | None, event: Event) -> None:
+    if last is None:
+        return
+    if last.busy_until is not None and event.time < last.busy_until:
+        ctx.diag.error(
+            ErrorCode.OPERATIONS_OVERLAP,
+            f"acquisition overlaps operations[{last.op_index}] (which ends at "
+            f"{last.busy_until} ns) on {ctx.name}",
+            op_path(event.op_index),
+        )
+    elif event.time - last.time < MIN_ACQUISITION_SPACING:
+        ctx.diag.error(
             ErrorCode.ACQUISITIONS_TOO_CLOSE,
-            f"starts {timed.start - prev_start} ns after the acquisition operations[{prev_index}]"
-            f" on {tl.name}; acquisitions must start at least {MIN_ACQUISITION_SPACING} ns apart",
-            op_path(index),
-            hint=f"move it to t >= {prev_start + MIN_ACQUISITION_SPACING} ns",
+            f"starts {event.time - last.time} ns after the acquisition "
+            f"operations[{last.op_index}] on {ctx.name}; acquisitions must start at least "
+            f"{MIN_ACQUISITION_SPACING} ns apart",
+            op_path(event.op_index),
+            hint=f"move it to t >= {last.time + MIN_ACQUISITION_SPACING} ns",
         )
 
 
-def _acquire(
-    tl: SequencerTimeline,
-    index: int,
-    timed: TimedOperation,
-    op: SSBIntegrationComplex,
-    diag: Diagnostics,
-) -> Acquire:
-    tl.has_acquisitions = True
-    length = op.duration
-    if length % 4 or not 4 <= length <= MAX_INTEGRATION_LENGTH:
-        diag.error(
-            ErrorCode.INTEGRATION_LENGTH_INVALID,
-            f"integration length {length} ns is not a multiple of 4 in 4..{MAX_INTEGRATION_LENGTH}",
-            op_path(index, "duration"),
-            hint=f"use {max(4, length - length % 4)} ns",
-        )
-    elif tl.integration_length is None:
-        tl.integration_length = length
-    elif tl.integration_length != length:
-        diag.error(
-            ErrorCode.INTEGRATION_LENGTH_INVALID,
-            f"integrates {length} ns but an earlier acquisition on {tl.name} integrates "
-            f"{tl.integration_length} ns; the integration length is one setting per sequencer",
-            op_path(index, "duration"),
-            hint=f"use {tl.integration_length} ns, or another clock for this acquisition",
-        )
-    use = tl.acq_channels.get(op.acq_channel)
-    if use is None:
-        use = AcqChannelUse(acq_index=len(tl.acq_channels))
-        if use.acq_index >= MAX_ACQ_INDICES:
-            diag.error(
-                ErrorCode.ACQUISITION_LIMIT_EXCEEDED,
-                f"{tl.name} would need more than {MAX_ACQ_INDICES} acquisition channels",
-                op_path(index, "acq_channel"),
-            )
-        tl.acq_channels[op.acq_channel] = use
-    use.num_bins = max(use.num_bins, op.bin_index + 1)
-    if use.num_bins > MAX_BINS:
-        diag.error(
-            ErrorCode.ACQUISITION_LIMIT_EXCEEDED,
-            f"bin index {op.bin_index} exceeds the {MAX_BINS} bins of a sequencer",
-            op_path(index, "bin_index"),
-        )
-    return Acquire(timed.start, use.acq_index, op.bin_index, index, op.duration)
+def events_end(events: Sequence[Event]) -> int:
+    """The earliest time the repetition may end for these events."""
+    return max((max(e.time + MIN_DURATION, e.busy_until or 0) for e in events), default=0)

@@ -14,26 +14,58 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from qconductor.protocol.schedule import DragPulse, GaussPulse, Pulse, SquarePulse
+from qconductor.protocol.schedule import (
+    ChirpPulse,
+    DragPulse,
+    GaussPulse,
+    NumericalPulse,
+    RampPulse,
+    SoftSquarePulse,
+    SquarePulse,
+)
+
+WaveformPulse = (
+    SquarePulse | RampPulse | GaussPulse | DragPulse | SoftSquarePulse | ChirpPulse | NumericalPulse
+)
 
 FloatArray = npt.NDArray[np.float64]
 
 
-def envelope(pulse: Pulse) -> npt.NDArray[np.complex128]:
-    """The pulse's complex envelope for amplitude 1 and phase 0 (I real, Q imaginary)."""
+def envelope(pulse: WaveformPulse) -> npt.NDArray[np.complex128]:
+    """The pulse's complex envelope for amplitude 1 and phase 0 (I real, Q imaginary).
+
+    A ramp's envelope is the unit ramp (0 to 1); its ``offset`` is played from the offset
+    registers. A numerical pulse's envelope is its samples."""
     n = pulse.duration
-    if isinstance(pulse, SquarePulse):
-        return np.ones(n, dtype=np.complex128)
     t = np.arange(n, dtype=np.float64) + 0.5
-    mu = n / 2
-    sigma = pulse.sigma if pulse.sigma is not None else n / 4
-    gauss = np.exp(-0.5 * ((t - mu) / sigma) ** 2)
-    if isinstance(pulse, GaussPulse):
-        return gauss.astype(np.complex128)
-    assert isinstance(pulse, DragPulse)
-    derivative = -(t - mu) / sigma**2 * gauss  # per ns, so beta is in ns
-    drag: npt.NDArray[np.complex128] = gauss + 1j * pulse.beta * derivative
-    return drag
+    out: npt.NDArray[np.complex128]
+    if isinstance(pulse, SquarePulse):
+        out = np.ones(n, dtype=np.complex128)
+    elif isinstance(pulse, RampPulse):
+        out = (t / n).astype(np.complex128)
+    elif isinstance(pulse, NumericalPulse):
+        q = np.zeros(n) if pulse.samples_q is None else np.asarray(pulse.samples_q)
+        out = (np.asarray(pulse.samples_i, dtype=np.float64) + 1j * q).astype(np.complex128)
+    elif isinstance(pulse, SoftSquarePulse):
+        edge = 0.5 * (1 - np.cos(np.pi * t[: pulse.rise_time] / pulse.rise_time))
+        real = np.ones(n)
+        real[: pulse.rise_time] = edge
+        real[n - pulse.rise_time :] = edge[::-1]
+        out = real.astype(np.complex128)
+    elif isinstance(pulse, ChirpPulse):
+        seconds = t * 1e-9
+        sweep = (pulse.end_freq - pulse.start_freq) / (n * 1e-9)
+        out = np.exp(2j * np.pi * (pulse.start_freq * seconds + 0.5 * sweep * seconds**2))
+    else:
+        mu = n / 2
+        sigma = pulse.sigma if pulse.sigma is not None else n / 4
+        gauss = np.exp(-0.5 * ((t - mu) / sigma) ** 2)
+        if isinstance(pulse, GaussPulse):
+            out = gauss.astype(np.complex128)
+        else:
+            derivative = -(t - mu) / sigma**2 * gauss  # per ns, so beta is in ns
+            out = gauss + 1j * pulse.beta * derivative
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +84,7 @@ class WaveformTable:
     arrays: list[FloatArray] = field(default_factory=list)
     _index: dict[bytes, int] = field(default_factory=dict)
     _pulse_cache: dict[tuple[object, ...], SampledPulse] = field(default_factory=dict)
+    _extremes: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def samples(self) -> int:
@@ -66,7 +99,7 @@ class WaveformTable:
             self._index[key] = index
         return index
 
-    def add_pulse(self, pulse: Pulse) -> SampledPulse:
+    def add_pulse(self, pulse: WaveformPulse) -> SampledPulse:
         """Sample ``pulse`` (cached on its shape, so repeated pulses cost one lookup)."""
         shape_key = _shape_key(pulse)
         unit = self._pulse_cache.get(shape_key)
@@ -80,16 +113,28 @@ class WaveformTable:
             self._pulse_cache[shape_key] = unit
         return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
 
-    def to_sequence_entries(self) -> dict[str, dict[str, object]]:
-        return {f"wf{i}": {"data": a.tolist(), "index": i} for i, a in enumerate(self.arrays)}
+    def extremes(self, index: int) -> tuple[float, float]:
+        """(min, max) of one stored array, for full-scale checks."""
+        cached = self._extremes.get(index)
+        if cached is None:
+            a = self.arrays[index]
+            cached = (float(a.min()), float(a.max())) if len(a) else (0.0, 0.0)
+            self._extremes[index] = cached
+        return cached
 
 
-def _shape_key(pulse: Pulse) -> tuple[object, ...]:
+def _shape_key(pulse: WaveformPulse) -> tuple[object, ...]:
     """Everything but the amplitude: pulses with equal keys share a unit waveform."""
+    if isinstance(pulse, NumericalPulse):
+        q = () if pulse.samples_q is None else tuple(pulse.samples_q)
+        return (pulse.kind, pulse.phase, tuple(pulse.samples_i), q)
     return (
         pulse.kind,
         pulse.duration,
         pulse.phase,
         getattr(pulse, "sigma", None),
         getattr(pulse, "beta", None),
+        getattr(pulse, "rise_time", None),
+        getattr(pulse, "start_freq", None),
+        getattr(pulse, "end_freq", None),
     )

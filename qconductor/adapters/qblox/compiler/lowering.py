@@ -1,0 +1,243 @@
+"""Lowering: each operation kind becomes events on its sequencer's timeline.
+
+Pulses play a normalised waveform with a gain (amplitude sweeps share one waveform); a square
+pulse longer than :data:`LONG_PULSE_NS` and a staircase play from the offset registers, and a
+ramp is stitched from one unit-ramp waveform per segment plus an offset, so their length costs
+no (or one segment of) waveform memory. Voltage offsets, markers and NCO updates are parameter
+instructions at an instant. Acquisitions are lowered in :mod:`.acquisitions`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from qconductor.adapters.qblox.compiler.acquisitions import ACQUISITION_LOWERING
+from qconductor.adapters.qblox.compiler.context import SeqContext
+from qconductor.adapters.qblox.compiler.diagnostics import op_path
+from qconductor.adapters.qblox.compiler.emit import to_int16
+from qconductor.adapters.qblox.compiler.ir import Event, Play
+from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse
+from qconductor.protocol.errors import ErrorCode
+from qconductor.protocol.schedule import (
+    ChirpPulse,
+    DragPulse,
+    GaussPulse,
+    MarkerPulse,
+    NumericalPulse,
+    RampPulse,
+    ResetClockPhase,
+    SetClockFrequency,
+    ShiftClockPhase,
+    SoftSquarePulse,
+    SquarePulse,
+    StaircasePulse,
+    TimedOperation,
+    VoltageOffset,
+)
+
+LONG_PULSE_NS = 2000  # square pulses longer than this play from the offset registers
+RAMP_SEGMENT_NS = 1000  # ramps longer than this are stitched from segments of this length
+NCO_LIMIT_HZ = 500e6
+PHASE_STEPS = 1_000_000_000  # set_ph / set_ph_delta: one turn
+FREQ_STEPS_PER_HZ = 4
+
+Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
+
+
+def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    return LOWERING[type(timed.op)](ctx, index, timed)
+
+
+def _full_scale_error(ctx: SeqContext, index: int, peak: float, field: str = "amplitude") -> None:
+    ctx.diag.error(
+        ErrorCode.AMPLITUDE_OUT_OF_RANGE,
+        f"reaches {peak:.4f} of full scale on {ctx.name} (amplitude, envelope and DC offset "
+        "together); the maximum is 1.0",
+        op_path(index, field),
+        hint="lower the amplitude or the voltage offset on this port",
+    )
+
+
+def _offset_params(ctx: SeqContext, i: float, q: float) -> list[str]:
+    ctx.uses_offsets = True
+    return [f"set_awg_offs {to_int16(i)}, {to_int16(q)}"]
+
+
+def _rotate(value: float, phase_deg: float) -> tuple[float, float]:
+    rad = math.radians(phase_deg)
+    return value * math.cos(rad), value * math.sin(rad)
+
+
+def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:
+    """A waveform play with the full-scale check against the current offsets."""
+    sampled = ctx.waveforms.add_pulse(pulse)
+    g = sampled.gain * gain
+    peak = 0.0
+    for wave, offs in ((sampled.wave_i, ctx.offset[0]), (sampled.wave_q, ctx.offset[1])):
+        lo, hi = ctx.waveforms.extremes(wave)
+        peak = max(peak, abs(g * lo + offs), abs(g * hi + offs))
+    if peak > 1.0 + 1e-9:
+        _full_scale_error(ctx, index, peak)
+    ctx.has_pulses = True
+    action = Play(sampled.wave_i, sampled.wave_q, to_int16(g), to_int16(g))
+    return Event(start, index, action=action, busy_until=start + pulse.duration)
+
+
+def _waveform_pulse(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, GaussPulse | DragPulse | SoftSquarePulse | ChirpPulse | NumericalPulse)
+    return [_play(ctx, index, timed.start, op, 1.0)]
+
+
+def _square(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, SquarePulse)
+    if op.duration <= LONG_PULSE_NS:
+        return [_play(ctx, index, timed.start, op, 1.0)]
+    i, q = _rotate(op.amplitude, op.phase)
+    return _offset_pulse(ctx, index, timed.start, timed.end, [(timed.start, i, q)])
+
+
+def _staircase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, StaircasePulse)
+    step = op.duration / op.num_steps
+    levels = np.linspace(op.start_amplitude, op.final_amplitude, op.num_steps)
+    steps = [
+        (timed.start + round(k * step), *_rotate(float(level), op.phase))
+        for k, level in enumerate(levels)
+    ]
+    if round(step) < 4:
+        ctx.diag.error(
+            ErrorCode.OPERATIONS_TOO_CLOSE,
+            f"{op.num_steps} steps in {op.duration} ns are {step:.1f} ns each; each step is an "
+            "offset update and needs at least 4 ns",
+            op_path(index, "num_steps"),
+            hint=f"use at most {op.duration // 4} steps",
+        )
+        return []
+    return _offset_pulse(ctx, index, timed.start, timed.end, steps)
+
+
+def _offset_pulse(
+    ctx: SeqContext, index: int, start: int, end: int, steps: list[tuple[int, float, float]]
+) -> list[Event]:
+    """Play ``steps`` (time, i, q) on top of the current offset, restoring it at ``end``."""
+    base_i, base_q = ctx.offset
+    events = []
+    for t, i, q in steps:
+        peak = max(abs(base_i + i), abs(base_q + q))
+        if peak > 1.0 + 1e-9:
+            _full_scale_error(ctx, index, peak)
+        events.append(Event(t, index, params=_offset_params(ctx, base_i + i, base_q + q)))
+    events.append(Event(end, index, params=_offset_params(ctx, base_i, base_q)))
+    ctx.offset_busy_until = end
+    ctx.has_pulses = True
+    return events
+
+
+def _ramp(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, RampPulse)
+    if op.offset == 0 and op.duration <= RAMP_SEGMENT_NS:
+        return [_play(ctx, index, timed.start, op, 1.0)]
+    # segments: offset + slope * (segment start) from the offset registers, the unit ramp on top
+    base_i, base_q = ctx.offset
+    events: list[Event] = []
+    for seg_start in range(0, op.duration, RAMP_SEGMENT_NS):
+        length = min(RAMP_SEGMENT_NS, op.duration - seg_start)
+        level = op.offset + op.amplitude * seg_start / op.duration
+        i, q = _rotate(level, op.phase)
+        t = timed.start + seg_start
+        ctx.offset = (base_i + i, base_q + q)
+        segment = RampPulse(
+            port=op.port, clock=op.clock, duration=length, amplitude=1.0, phase=op.phase
+        )
+        play = _play(ctx, index, t, segment, op.amplitude * length / op.duration)
+        play.params = _offset_params(ctx, *ctx.offset)
+        events.append(play)
+    ctx.offset = (base_i, base_q)
+    events.append(Event(timed.end, index, params=_offset_params(ctx, base_i, base_q)))
+    ctx.offset_busy_until = timed.end
+    return events
+
+
+def _voltage_offset(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, VoltageOffset)
+    if timed.start < ctx.offset_busy_until:
+        ctx.diag.error(
+            ErrorCode.OPERATIONS_OVERLAP,
+            f"sets an offset on {ctx.name} while a long pulse plays from the offsets "
+            f"(until {ctx.offset_busy_until} ns)",
+            op_path(index),
+        )
+    ctx.offset = (op.offset_i, op.offset_q)
+    return [Event(timed.start, index, params=_offset_params(ctx, op.offset_i, op.offset_q))]
+
+
+def _marker(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, MarkerPulse)
+    bits = ctx.alloc.marker_bits
+    ctx.uses_markers = True
+    return [
+        Event(
+            timed.start, index, params=[f"set_mrk {ctx.marker_base | bits}"], busy_until=timed.end
+        ),
+        Event(timed.end, index, params=[f"set_mrk {ctx.marker_base}"]),
+    ]
+
+
+def nco_steps(freq: float) -> int:
+    return round(freq * FREQ_STEPS_PER_HZ)
+
+
+def _set_frequency(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, SetClockFrequency)
+    nco = ctx.alloc.nco_freq + (op.frequency - ctx.alloc.clock_freq)
+    if abs(nco) > NCO_LIMIT_HZ:
+        ctx.diag.error(
+            ErrorCode.NCO_OUT_OF_RANGE,
+            f"needs an NCO frequency of {nco / 1e6:.3f} MHz on {ctx.name}; the NCO reaches "
+            "±500 MHz",
+            op_path(index, "frequency"),
+        )
+        return []
+    ctx.uses_freq = True
+    return [Event(timed.start, index, params=[f"set_freq {nco_steps(nco)}"])]
+
+
+def _shift_phase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    op = timed.op
+    assert isinstance(op, ShiftClockPhase)
+    steps = round(op.phase_shift / 360 * PHASE_STEPS) % PHASE_STEPS
+    return [Event(timed.start, index, params=[f"set_ph_delta {steps}"])]
+
+
+def _reset_phase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    assert isinstance(timed.op, ResetClockPhase)
+    return [Event(timed.start, index, params=["reset_ph"])]
+
+
+LOWERING: dict[type[Any], Lowering] = {
+    SquarePulse: _square,
+    RampPulse: _ramp,
+    GaussPulse: _waveform_pulse,
+    DragPulse: _waveform_pulse,
+    SoftSquarePulse: _waveform_pulse,
+    ChirpPulse: _waveform_pulse,
+    NumericalPulse: _waveform_pulse,
+    StaircasePulse: _staircase,
+    VoltageOffset: _voltage_offset,
+    MarkerPulse: _marker,
+    SetClockFrequency: _set_frequency,
+    ShiftClockPhase: _shift_phase,
+    ResetClockPhase: _reset_phase,
+    **ACQUISITION_LOWERING,
+}

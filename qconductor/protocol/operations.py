@@ -1,0 +1,304 @@
+"""The operations a schedule is made of: pulses, offsets, markers, NCO updates, acquisitions.
+
+Closed models (``extra="forbid"``), one per kind, told apart by ``kind``. Units: integer
+nanoseconds, Hz, degrees, fractions of full scale. Operations with ``duration = 0`` (offsets,
+NCO updates) act at an instant and hold until changed. Pulse envelopes are defined relative to
+their clock: the NCO adds the carrier, so an envelope is what a mixer would see at baseband.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+Nanoseconds = Annotated[StrictInt, Field(ge=0, description="integer nanoseconds")]
+PositiveNanoseconds = Annotated[StrictInt, Field(gt=0, description="integer nanoseconds, > 0")]
+Amplitude = Annotated[
+    float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, description="fraction of full scale")
+]
+Phase = Annotated[float, Field(allow_inf_nan=False, description="degrees")]
+Frequency = Annotated[float, Field(allow_inf_nan=False, description="Hz")]
+Port = Annotated[str, Field(min_length=1, pattern=r"^[^\s:]+:[^\s:]+$", description="element:port")]
+ClockName = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
+Coordinate = float | int | str
+BinMode = Literal["average", "append"]
+MAX_NUMERICAL_SAMPLES = 16384
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- pulses ---------------------------------------------------------------------------------
+class _Pulse(_Closed):
+    port: Port
+    clock: ClockName
+    duration: PositiveNanoseconds
+    amplitude: Amplitude
+    phase: Phase = 0.0
+
+
+class SquarePulse(_Pulse):
+    """A constant-amplitude pulse. Long ones play from the offset registers (no waveform)."""
+
+    kind: Literal["square"] = "square"
+
+
+class RampPulse(_Pulse):
+    """A linear ramp from ``offset`` to ``offset + amplitude``."""
+
+    kind: Literal["ramp"] = "ramp"
+    offset: Amplitude = 0.0
+
+
+class GaussPulse(_Pulse):
+    """A Gaussian envelope centred in the pulse; ``sigma`` defaults to duration / 4 (ns)."""
+
+    kind: Literal["gauss"] = "gauss"
+    sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class DragPulse(_Pulse):
+    """A DRAG pulse: Gaussian on I and ``beta`` (ns) times its time derivative on Q.
+
+    ``amplitude`` is the peak of the Gaussian (I) component; ``sigma`` defaults to duration / 4.
+    """
+
+    kind: Literal["drag"] = "drag"
+    beta: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    sigma: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+
+class SoftSquarePulse(_Pulse):
+    """A square pulse with raised-cosine edges of ``rise_time`` ns each."""
+
+    kind: Literal["soft_square"] = "soft_square"
+    rise_time: PositiveNanoseconds
+
+    @model_validator(mode="after")
+    def _edges_fit(self) -> Self:
+        if 2 * self.rise_time > self.duration:
+            raise ValueError(f"two edges of {self.rise_time} ns do not fit in {self.duration} ns")
+        return self
+
+
+class ChirpPulse(_Pulse):
+    """Constant amplitude, frequency swept linearly from ``start_freq`` to ``end_freq``
+    (relative to the clock) over the pulse."""
+
+    kind: Literal["chirp"] = "chirp"
+    start_freq: Frequency
+    end_freq: Frequency
+
+
+class NumericalPulse(_Closed):
+    """Arbitrary complex samples at 1 GS/s (I and Q, fractions of full scale), scaled by
+    ``amplitude``. ``duration`` must equal the number of samples."""
+
+    kind: Literal["numerical"] = "numerical"
+    port: Port
+    clock: ClockName
+    duration: PositiveNanoseconds
+    samples_i: Annotated[list[Amplitude], Field(min_length=1, max_length=MAX_NUMERICAL_SAMPLES)]
+    samples_q: Annotated[list[Amplitude], Field(max_length=MAX_NUMERICAL_SAMPLES)] | None = None
+    amplitude: Amplitude = 1.0
+    phase: Phase = 0.0
+
+    @model_validator(mode="after")
+    def _lengths(self) -> Self:
+        n = len(self.samples_i)
+        if self.samples_q is not None and len(self.samples_q) != n:
+            raise ValueError(f"samples_q has {len(self.samples_q)} samples, samples_i {n}")
+        if self.duration != n:
+            raise ValueError(f"duration is {self.duration} ns but there are {n} samples")
+        return self
+
+
+class StaircasePulse(_Closed):
+    """``num_steps`` equal steps from ``start_amplitude`` to ``final_amplitude``, played from
+    the offset registers (no waveform memory)."""
+
+    kind: Literal["staircase"] = "staircase"
+    port: Port
+    clock: ClockName
+    duration: PositiveNanoseconds
+    start_amplitude: Amplitude
+    final_amplitude: Amplitude
+    num_steps: Annotated[StrictInt, Field(ge=2)]
+    phase: Phase = 0.0
+
+
+# --- offsets, markers, NCO --------------------------------------------------------------------
+class VoltageOffset(_Closed):
+    """Set the DC offset of the port's outputs (I, Q) from ``start`` until changed.
+
+    Modulated by the NCO like a pulse; with ``duration`` > 0 it also occupies that time."""
+
+    kind: Literal["voltage_offset"] = "voltage_offset"
+    port: Port
+    clock: ClockName
+    offset_i: Amplitude
+    offset_q: Amplitude = 0.0
+    duration: Nanoseconds = 0
+
+
+class MarkerPulse(_Closed):
+    """Raise the digital output wired to ``port`` for ``duration``."""
+
+    kind: Literal["marker"] = "marker"
+    port: Port
+    clock: ClockName = "digital"
+    duration: PositiveNanoseconds
+
+
+class SetClockFrequency(_Closed):
+    """From ``start`` on, the clock runs at ``frequency`` (the NCO follows, LO unchanged)."""
+
+    kind: Literal["set_clock_frequency"] = "set_clock_frequency"
+    port: Port
+    clock: ClockName
+    frequency: Frequency
+    duration: Nanoseconds = 0
+
+
+class ShiftClockPhase(_Closed):
+    """Advance the clock's phase by ``phase_shift`` degrees (a virtual Z rotation)."""
+
+    kind: Literal["shift_clock_phase"] = "shift_clock_phase"
+    port: Port
+    clock: ClockName
+    phase_shift: Phase
+    duration: Nanoseconds = 0
+
+
+class ResetClockPhase(_Closed):
+    """Set the clock's phase back to zero."""
+
+    kind: Literal["reset_clock_phase"] = "reset_clock_phase"
+    port: Port
+    clock: ClockName
+    duration: Nanoseconds = 0
+
+
+class Idle(_Closed):
+    """Nothing plays for ``duration``; it only occupies time (and so spaces what follows)."""
+
+    kind: Literal["idle"] = "idle"
+    duration: PositiveNanoseconds
+
+
+# --- acquisitions -----------------------------------------------------------------------------
+class _Acquisition(_Closed):
+    port: Port
+    clock: ClockName
+    duration: PositiveNanoseconds
+    acq_channel: Annotated[StrictInt, Field(ge=0)] = 0
+    bin_index: Annotated[StrictInt, Field(ge=0)] = 0
+    bin_mode: BinMode = "average"
+    coords: dict[str, Coordinate] = Field(
+        default_factory=dict, description="labels of this bin, returned with the data"
+    )
+
+
+class SSBIntegrationComplex(_Acquisition):
+    """Demodulate at the clock's frequency and integrate: one complex number per bin
+    (averaged over repetitions in ``average`` mode, one per repetition in ``append``)."""
+
+    kind: Literal["ssb_integration"] = "ssb_integration"
+
+
+class WeightedIntegration(_Acquisition):
+    """Demodulate and integrate with numerical weights (1 GS/s, |w| <= 1), one per path.
+
+    ``summed=False``: I and Q are weighted separately (a complex result); ``summed=True``:
+    the two weighted paths are added (a real result)."""
+
+    kind: Literal["weighted_integration"] = "weighted_integration"
+    weights_i: Annotated[list[Amplitude], Field(min_length=4, max_length=MAX_NUMERICAL_SAMPLES)]
+    weights_q: Annotated[list[Amplitude], Field(min_length=4, max_length=MAX_NUMERICAL_SAMPLES)]
+    summed: bool = False
+
+    @model_validator(mode="after")
+    def _lengths(self) -> Self:
+        if not len(self.weights_i) == len(self.weights_q) == self.duration:
+            raise ValueError(
+                f"weights_i ({len(self.weights_i)}), weights_q ({len(self.weights_q)}) and "
+                f"duration ({self.duration} ns) must be equal"
+            )
+        return self
+
+
+class ThresholdedAcquisition(_Acquisition):
+    """Integrate like SSB integration, rotate by ``rotation`` degrees and compare the real
+    part with ``threshold`` (in integrated-value units): 0 or 1 per bin (the fraction of 1s in
+    ``average`` mode)."""
+
+    kind: Literal["thresholded"] = "thresholded"
+    rotation: Phase = 0.0
+    threshold: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+
+
+class Trace(_Acquisition):
+    """The raw input (I and Q, 1 GS/s) for ``duration`` ns, averaged over repetitions."""
+
+    kind: Literal["trace"] = "trace"
+    duration: Annotated[StrictInt, Field(gt=0, le=16384)]
+
+
+class TriggerCount(_Acquisition):
+    """Count the rising edges above the input threshold during ``duration`` (TTL input).
+
+    ``average``: the mean count per repetition; ``append``: the count of each repetition."""
+
+    kind: Literal["trigger_count"] = "trigger_count"
+
+
+Pulse = (
+    SquarePulse
+    | RampPulse
+    | GaussPulse
+    | DragPulse
+    | SoftSquarePulse
+    | ChirpPulse
+    | NumericalPulse
+    | StaircasePulse
+)
+NcoOperation = SetClockFrequency | ShiftClockPhase | ResetClockPhase
+Acquisition = (
+    SSBIntegrationComplex | WeightedIntegration | ThresholdedAcquisition | Trace | TriggerCount
+)
+Operation = Annotated[
+    Pulse | VoltageOffset | MarkerPulse | NcoOperation | Idle | Acquisition,
+    Field(discriminator="kind"),
+]
+PULSE_TYPES = (
+    SquarePulse,
+    RampPulse,
+    GaussPulse,
+    DragPulse,
+    SoftSquarePulse,
+    ChirpPulse,
+    NumericalPulse,
+    StaircasePulse,
+)
+ACQUISITION_TYPES = (
+    SSBIntegrationComplex,
+    WeightedIntegration,
+    ThresholdedAcquisition,
+    Trace,
+    TriggerCount,
+)
+OPERATION_KINDS = frozenset(
+    t.model_fields["kind"].default
+    for t in (
+        *PULSE_TYPES,
+        *ACQUISITION_TYPES,
+        VoltageOffset,
+        MarkerPulse,
+        SetClockFrequency,
+        ShiftClockPhase,
+        ResetClockPhase,
+        Idle,
+    )
+)
