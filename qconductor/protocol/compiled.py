@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qconductor.protocol.errors import Diagnostic
 from qconductor.protocol.hardware.channels import ModuleType
+from qconductor.protocol.lo import LoSetting
 
 __all__ = [
     "COMPILED_FORMAT_VERSION",
@@ -170,6 +171,7 @@ class CompiledJob(_Closed):
     repetition_duration_ns: int
     clusters: list[ClusterProgram]
     acquisitions: list[AcquisitionSpec]
+    local_oscillators: list[LoSetting] = Field(default_factory=list)
     content_hash: str
     warnings: list[Diagnostic] = Field(default_factory=list)
 

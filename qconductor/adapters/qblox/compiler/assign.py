@@ -53,6 +53,7 @@ class Allocation:
     inputs: list[str]
     plan: FrequencyPlan
     marker_bits: int = 0  # the digital outputs this port raises (marker pulses)
+    latency_ns: int = 0  # latency correction: every event of this port-clock moves this late
     ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
 
     @property

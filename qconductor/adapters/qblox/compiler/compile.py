@@ -18,6 +18,7 @@ from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
 from qconductor.adapters.qblox.compiler.emit import emit_program
 from qconductor.adapters.qblox.compiler.ir import Block, Event, Loop
 from qconductor.adapters.qblox.compiler.lowering import nco_steps
+from qconductor.adapters.qblox.compiler.modules import module_parameters
 from qconductor.adapters.qblox.compiler.settings import (
     MODULE_IO,
     WAVEFORM_MEMORY,
@@ -37,8 +38,9 @@ from qconductor.protocol.compiled import (
     SequencerProgram,
     WaveformEntry,
 )
-from qconductor.protocol.errors import ErrorCode
-from qconductor.protocol.hardware import HardwareConfig
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.hardware import HardwareConfig, port_clock_key
+from qconductor.protocol.lo import lo_settings
 from qconductor.protocol.schedule import Schedule
 
 COMPILER_VERSION = "2"
@@ -73,12 +75,21 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
         by_module[(ctx.alloc.cluster, ctx.alloc.slot)].append(_Compiled(ctx, program))
     diag.raise_if_errors()
 
+    try:
+        oscillators = lo_settings(
+            hardware, {port_clock_key(a.port, a.clock): a.plan for a in allocations.values()}
+        )
+    except QconductorError as exc:
+        diag.add(exc)
+        diag.raise_if_errors()
+        raise
     return CompiledJob(
         schedule_name=schedule.name,
         repetitions=schedule.repetitions,
         repetition_duration_ns=repetition,
         clusters=_clusters(by_module, hardware),
         acquisitions=_acquisitions(by_module, diag),
+        local_oscillators=oscillators,
         content_hash=content_hash(schedule, hardware),
         warnings=diag.warnings,
     )
@@ -197,12 +208,23 @@ def _clusters(
         for mod_cluster, slot, module_type in sorted(hardware.modules()):
             if mod_cluster != cluster or module_type not in MODULE_IO:
                 continue
-            used = {c.alloc.index: c.program for c in by_module.get((cluster, slot), [])}
+            items = by_module.get((cluster, slot), [])
+            used = {c.alloc.index: c.program for c in items}
             sequencers = [
                 used.get(i) or SequencerProgram(index=i, settings=off_settings(module_type))
                 for i in range(MODULE_IO[module_type].sequencers)
             ]
-            modules.append(ModuleProgram(slot=slot, module_type=module_type, sequencers=sequencers))
+            parameters = module_parameters(
+                hardware, cluster, slot, module_type, [c.ctx for c in items]
+            )
+            modules.append(
+                ModuleProgram(
+                    slot=slot,
+                    module_type=module_type,
+                    parameters=parameters,
+                    sequencers=sequencers,
+                )
+            )
         out.append(ClusterProgram(name=cluster, modules=modules))
     return out
 

@@ -42,6 +42,8 @@ class SeqContext:
     integration_length: int | None = None
     # sequencer settings implied by the operations (driver parameter name -> value)
     settings: dict[str, float | int | bool | str] = field(default_factory=dict)
+    # module parameters this sequencer's operations need (scope acquisition), by driver name
+    module_settings: dict[str, float | int | bool | str] = field(default_factory=dict)
     setting_sources: dict[str, int] = field(default_factory=dict)  # name -> op index
     offset: tuple[float, float] = (0.0, 0.0)  # current DC offset (fractions of full scale)
     offset_busy_until: int = 0  # a long pulse plays from the offsets until then

@@ -26,6 +26,11 @@ def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> 
     raw: list[Event] = []
     for index, timed in sorted(ops, key=lambda item: item[1].start):
         raw.extend(lower(ctx, index, timed))
+    if ctx.alloc.latency_ns:
+        for event in raw:
+            event.time += ctx.alloc.latency_ns
+            if event.busy_until is not None:
+                event.busy_until += ctx.alloc.latency_ns
     raw.sort(key=lambda e: e.time)
     return _merge_and_check(ctx, raw)
 
