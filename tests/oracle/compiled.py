@@ -73,7 +73,7 @@ def reference_envelope(pulse: Pulse) -> npt.NDArray[np.complex128]:
     if isinstance(pulse, StaircasePulse):
         levels = np.linspace(pulse.start_amplitude, pulse.final_amplitude, pulse.num_steps)
         edges = [round(k * n / pulse.num_steps) for k in range(pulse.num_steps)] + [n]
-        steps = [np.full(b - a, lv) for a, b, lv in zip(edges, edges[1:], levels, strict=True)]
+        steps = [np.full(b - a, lv) for a, b, lv in zip(edges[:-1], edges[1:], levels, strict=True)]
         stairs: npt.NDArray[np.complex128] = np.concatenate(steps) * np.exp(
             1j * np.deg2rad(pulse.phase)
         )
