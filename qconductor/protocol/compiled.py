@@ -168,7 +168,7 @@ class CompiledJob(_Closed):
     format_version: int = COMPILED_FORMAT_VERSION
     schedule_name: str
     repetitions: int
-    repetition_duration_ns: int
+    repetition_duration_ns: int  # one repetition as the hardware plays it (with the loop head)
     clusters: list[ClusterProgram]
     acquisitions: list[AcquisitionSpec]
     local_oscillators: list[LoSetting] = Field(default_factory=list)

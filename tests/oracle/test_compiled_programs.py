@@ -94,7 +94,7 @@ def _compare(actual_i: np.ndarray, actual_q: np.ndarray, expected: np.ndarray, f
 def test_drive_pulses_sample_by_sample(compiled: CompiledJob) -> None:
     run = run_compiled(compiled, slot=1)
     assert run.errors == []
-    rep_ns = PREAMBLE_NS + compiled.repetition_duration_ns
+    rep_ns = compiled.repetition_duration_ns
     length = rep_ns * compiled.repetitions
     fs = FULL_SCALE_V["QCM"]
     schedule = two_qubit_schedule()
@@ -112,7 +112,7 @@ def test_drive_pulses_sample_by_sample(compiled: CompiledJob) -> None:
 def test_multiplexed_readout_is_summed_and_windows_open_on_time(compiled: CompiledJob) -> None:
     run = run_compiled(compiled, slot=2)
     assert run.errors == []
-    rep_ns = PREAMBLE_NS + compiled.repetition_duration_ns
+    rep_ns = compiled.repetition_duration_ns
     length = rep_ns * compiled.repetitions
     schedule = two_qubit_schedule()
     both = expected_iq(schedule, "q0:res", "QRM", length, rep_ns) + expected_iq(
@@ -136,6 +136,6 @@ def test_amplitude_sweep_reuses_one_waveform(hardware: HardwareConfig) -> None:
     assert seq.sequence is not None
     assert len(seq.sequence.waveforms) == 2
     run = run_compiled(job, slot=1)
-    rep_ns = PREAMBLE_NS + job.repetition_duration_ns
+    rep_ns = job.repetition_duration_ns
     expected = expected_iq(s, "q0:mw", "QCM", rep_ns, rep_ns)
     _compare(run.outputs[0], run.outputs[1], expected, FULL_SCALE_V["QCM"])

@@ -53,7 +53,7 @@ def _check(schedule: Schedule, job: CompiledJob) -> None:
                 assert validate_program(seq.sequence.program) == []
     run = run_compiled(job, slot=1)
     assert run.errors == []
-    rep_ns = PREAMBLE_NS + job.repetition_duration_ns
+    rep_ns = job.repetition_duration_ns
     length = rep_ns * job.repetitions
     expected = expected_iq(schedule, "q0:mw", "QCM", length, rep_ns)
     np.testing.assert_allclose(run.outputs[0][:length], expected.real, atol=ATOL, rtol=0)
@@ -140,7 +140,7 @@ def test_marker_pulse_raises_its_digital_output(hardware: HardwareConfig) -> Non
     job = compile_schedule(s, hardware)
     run = run_compiled(job, slot=1)
     assert run.errors == []
-    rep_ns = PREAMBLE_NS + job.repetition_duration_ns
+    rep_ns = job.repetition_duration_ns
     marker = run.marker_outputs[2]
     for rep in range(2):
         start = rep * rep_ns + PREAMBLE_NS + 100

@@ -17,9 +17,13 @@ from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
 from qconductor.protocol.schedule import (
     DragPulse,
     GaussPulse,
+    MarkerPulse,
     Schedule,
+    SetClockFrequency,
     SquarePulse,
     SSBIntegrationComplex,
+    StaircasePulse,
+    VoltageOffset,
 )
 
 DEFAULT = Path(__file__).resolve().parents[3] / "config" / "hardware" / "default.json"
@@ -35,6 +39,13 @@ def bare_hardware() -> HardwareConfig:
     """The default wiring with no modulation frequencies: the NCO follows the clock."""
     raw = json.loads(DEFAULT.read_text())
     raw["hardware_options"] = {}
+    return load_hardware_config(raw)
+
+
+@pytest.fixture(scope="module")
+def hardware_with_trigger() -> HardwareConfig:
+    raw = json.loads(DEFAULT.read_text())
+    raw["connectivity"]["graph"].append(["cluster0.module1.digital_output_0", "q0:trig"])
     return load_hardware_config(raw)
 
 
@@ -154,6 +165,41 @@ def one_acq_channel_two_port_clocks(s: Schedule) -> None:
     s.add(acq(port="q1:res", clock="q1.ro"), at=1000)
 
 
+def staircase_steps_too_short(s: Schedule) -> None:
+    s.add(
+        StaircasePulse(
+            port="q0:mw",
+            clock="q0.01",
+            start_amplitude=0,
+            final_amplitude=0.5,
+            num_steps=50,
+            duration=100,
+        )
+    )
+
+
+def offset_during_long_pulse(s: Schedule) -> None:
+    s.add(mw(duration=5000), at=0)
+    s.add(VoltageOffset(port="q0:mw", clock="q0.01", offset_i=0.1), at=1000)
+
+
+def offset_plus_pulse_beyond_full_scale(s: Schedule) -> None:
+    s.add(VoltageOffset(port="q0:mw", clock="q0.01", offset_i=0.6), at=0)
+    s.add(mw(amplitude=0.6), at=100)
+
+
+def set_frequency_beyond_nco(s: Schedule) -> None:
+    s.add(SetClockFrequency(port="q0:mw", clock="q0.01", frequency=700e6), at=0)
+
+
+def marker_on_analog_port(s: Schedule) -> None:
+    s.add(MarkerPulse(port="q0:mw", duration=100))
+
+
+def pulse_on_digital_port(s: Schedule) -> None:
+    s.add(SquarePulse(port="q0:trig", clock="q0.01", amplitude=0.1, duration=20))
+
+
 # (build, expected code, expected path, compile against the bare hardware config)
 CASES: list[tuple[Callable[[Schedule], None], ErrorCode, str, bool]] = [
     (undefined_clock, ErrorCode.CLOCK_UNDEFINED, "operations[0].op.clock", False),
@@ -190,6 +236,22 @@ CASES: list[tuple[Callable[[Schedule], None], ErrorCode, str, bool]] = [
         "operations[1].op.acq_channel",
         False,
     ),
+    (
+        staircase_steps_too_short,
+        ErrorCode.OPERATIONS_TOO_CLOSE,
+        "operations[0].op.num_steps",
+        False,
+    ),
+    (offset_during_long_pulse, ErrorCode.OPERATIONS_OVERLAP, "operations[1]", False),
+    (
+        offset_plus_pulse_beyond_full_scale,
+        ErrorCode.AMPLITUDE_OUT_OF_RANGE,
+        "operations[1].op.amplitude",
+        False,
+    ),
+    (set_frequency_beyond_nco, ErrorCode.NCO_OUT_OF_RANGE, "operations[0].op.frequency", False),
+    (marker_on_analog_port, ErrorCode.PORT_CLOCK_NO_OUTPUT, "operations[0].op.port", False),
+    (pulse_on_digital_port, ErrorCode.PORT_CLOCK_NO_OUTPUT, "operations[0].op.port", False),
 ]
 
 
@@ -197,7 +259,7 @@ CASES: list[tuple[Callable[[Schedule], None], ErrorCode, str, bool]] = [
     ("build", "code", "path", "bare"), CASES, ids=[c[0].__name__ for c in CASES]
 )
 def test_invalid_schedules(
-    hardware: HardwareConfig,
+    hardware_with_trigger: HardwareConfig,
     build: Callable[[Schedule], None],
     code: ErrorCode,
     path: str,
@@ -206,7 +268,7 @@ def test_invalid_schedules(
     s = sched()
     build(s)
     with pytest.raises(QconductorError) as info:
-        compile_schedule(s, bare_hardware() if bare else hardware)
+        compile_schedule(s, bare_hardware() if bare else hardware_with_trigger)
     found = [(d.code, d.path) for d in info.value.details]
     assert (code, path) in found, found
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from qconductor.adapters.qblox.compiler.assign import Allocation, allocate
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
-from qconductor.adapters.qblox.compiler.emit import emit_program
+from qconductor.adapters.qblox.compiler.emit import PREAMBLE_NS, emit_program
 from qconductor.adapters.qblox.compiler.ir import Block, Event, Loop
 from qconductor.adapters.qblox.compiler.lowering import nco_steps
 from qconductor.adapters.qblox.compiler.modules import module_parameters
@@ -86,7 +86,8 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
     return CompiledJob(
         schedule_name=schedule.name,
         repetitions=schedule.repetitions,
-        repetition_duration_ns=repetition,
+        # the real period: the loop head's upd_param precedes schedule time 0
+        repetition_duration_ns=PREAMBLE_NS + repetition,
         clusters=_clusters(by_module, hardware),
         acquisitions=_acquisitions(by_module, diag),
         local_oscillators=oscillators,

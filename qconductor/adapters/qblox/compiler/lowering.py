@@ -23,6 +23,7 @@ from qconductor.adapters.qblox.compiler.ir import Event, Play
 from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import (
+    PULSE_TYPES,
     ChirpPulse,
     DragPulse,
     GaussPulse,
@@ -49,6 +50,8 @@ Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
 
 def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    if isinstance(timed.op, ANALOG_TYPES) and not _analog(ctx, index):
+        return []
     return LOWERING[type(timed.op)](ctx, index, timed)
 
 
@@ -70,6 +73,19 @@ def _offset_params(ctx: SeqContext, i: float, q: float) -> list[str]:
 def _rotate(value: float, phase_deg: float) -> tuple[float, float]:
     rad = math.radians(phase_deg)
     return value * math.cos(rad), value * math.sin(rad)
+
+
+def _analog(ctx: SeqContext, index: int) -> bool:
+    if any(not c.startswith("digital_output_") for c in ctx.alloc.outputs):
+        return True
+    ctx.diag.error(
+        ErrorCode.PORT_CLOCK_NO_OUTPUT,
+        f"plays an analog pulse on port {ctx.alloc.port!r}, which is wired to digital outputs "
+        f"only ({', '.join(ctx.alloc.outputs)})",
+        op_path(index, "port"),
+        hint="use a MarkerPulse on a digital port",
+    )
+    return False
 
 
 def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:
@@ -184,6 +200,15 @@ def _marker(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = timed.op
     assert isinstance(op, MarkerPulse)
     bits = ctx.alloc.marker_bits
+    if not bits:
+        ctx.diag.error(
+            ErrorCode.PORT_CLOCK_NO_OUTPUT,
+            f"a marker pulse needs a digital output; port {op.port!r} is wired to "
+            f"{', '.join(ctx.alloc.outputs) or 'no output'}",
+            op_path(index, "port"),
+            hint="wire the port to a module's digital_output_n in the connectivity graph",
+        )
+        return []
     ctx.uses_markers = True
     return [
         Event(
@@ -224,6 +249,8 @@ def _reset_phase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Eve
     assert isinstance(timed.op, ResetClockPhase)
     return [Event(timed.start, index, params=["reset_ph"])]
 
+
+ANALOG_TYPES = (*PULSE_TYPES, VoltageOffset)
 
 LOWERING: dict[type[Any], Lowering] = {
     SquarePulse: _square,
