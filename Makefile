@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test lint typecheck imports pytest clean help
+.PHONY: run test lint typecheck imports pytest goldens clean help
 
 help:
 	@echo "make run      start the daemon on the embedded default (loopback)"
@@ -44,6 +44,11 @@ pytest: $(STAMP)
 	exit $$status
 
 test: lint typecheck imports pytest
+
+# Rewrite every golden file (tests/golden/expected/, docs/compiled-job.schema.json) from the
+# compiler's current output; review the diff before committing.
+goldens: $(STAMP)
+	$(BIN)/python -m tests.golden.regenerate
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -4,6 +4,7 @@
     qconductor status [--address ENDPOINT]
     qconductor submit SCHEDULE.json [--address ENDPOINT] [--timeout SECONDS]
     qconductor config check FILE [--json] | schema | upgrade FILE
+    qconductor compile SCHEDULE.json --hardware CONFIG [--out DIR] | --print-schema
 
 Exit status: 0 success, 1 the thing checked or asked for was rejected, 2 usage or start-up error.
 """
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     csub.add_parser("schema", help="print the hardware config JSON Schema")
     upgrade = csub.add_parser("upgrade", help="turn a version 0.1 config into 0.2")
     upgrade.add_argument("file")
+
+    comp = sub.add_parser("compile", help="compile a schedule offline and write the programs")
+    comp.add_argument("schedule", nargs="?", help="schedule JSON file")
+    comp.add_argument("--hardware", help="hardware compilation config JSON file")
+    comp.add_argument("--out", help="output directory (default: compiled/<schedule name>)")
+    comp.add_argument("--print-schema", action="store_true", help="print the compiled-job schema")
     return p
 
 
@@ -70,6 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _submit(args)
             case "config":
                 return _config(args)
+            case "compile":
+                from qconductor.daemon.compile_cmd import compile_cli
+
+                return compile_cli(
+                    args.schedule, args.hardware, args.out, print_schema=args.print_schema
+                )
     except QconductorError as exc:
         print(f"qconductor: {exc}", file=sys.stderr)
         return 1

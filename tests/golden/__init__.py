@@ -1,0 +1,1 @@
+"""Golden tests of the Qblox compiler: see corpus.py and regenerate.py."""
