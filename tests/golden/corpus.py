@@ -4,10 +4,10 @@ Each entry is compiled by ``test_golden.py`` and compared with ``expected/<name>
 one, write a builder below (it names the schedule after its entry) and one line in
 :data:`CORPUS`, then run ``make goldens`` and review the new file in the diff.
 
-All entries so far use ``default.json``: a baseband QCM in slot 1 drives ``q0:mw`` (complex
+Entries use ``default.json``: a baseband QCM in slot 1 drives ``q0:mw`` (complex
 output 0) and ``q1:mw`` (complex output 1); a baseband QRM in slot 2 reads ``q0:res`` and
-``q1:res`` multiplexed on one output/input pair. The clocks below are the frequencies that
-config's ``interm_freq`` entries fix.
+``q1:res`` multiplexed on one output/input pair; the QCM's digital_output_0 is ``q0:trig``.
+The clocks below are the frequencies that config's ``interm_freq`` entries fix.
 """
 
 from __future__ import annotations
@@ -15,12 +15,22 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qconductor.protocol.schedule import (
+    ChirpPulse,
     DragPulse,
     GaussPulse,
     Idle,
+    MarkerPulse,
+    NumericalPulse,
+    RampPulse,
+    ResetClockPhase,
     Schedule,
+    SetClockFrequency,
+    ShiftClockPhase,
+    SoftSquarePulse,
     SquarePulse,
     SSBIntegrationComplex,
+    StaircasePulse,
+    VoltageOffset,
 )
 
 Builder = Callable[[], Schedule]
@@ -145,6 +155,100 @@ def back_to_back() -> Schedule:
 
 
 # --- the registry: one line per entry -----------------------------------------------------------
+def long_square() -> Schedule:
+    """A 30 µs square pulse: played from the offset registers, no waveform memory."""
+    s = _new("long_square", repetitions=2)
+    s.add(SquarePulse(port="q0:mw", clock="q0.01", amplitude=0.3, phase=45, duration=30_000))
+    return s
+
+
+def ramp_and_staircase() -> Schedule:
+    """A short ramp (one waveform), a long offset ramp (stitched) and a staircase (offsets)."""
+    s = _new("ramp_and_staircase")
+    kw = {"port": "q0:mw", "clock": "q0.01"}
+    s.add(RampPulse(amplitude=0.5, duration=200, **kw))
+    s.add(RampPulse(amplitude=-0.4, offset=0.2, duration=3_500, **kw), delay=100)
+    s.add(
+        StaircasePulse(start_amplitude=0.0, final_amplitude=0.6, num_steps=6, duration=600, **kw),
+        delay=100,
+    )
+    return s
+
+
+def pulse_shapes() -> Schedule:
+    """Soft square, chirp and numerical pulses."""
+    s = _new("pulse_shapes")
+    kw = {"port": "q1:mw", "clock": "q1.01"}
+    s.add(SoftSquarePulse(amplitude=0.5, duration=200, rise_time=40, **kw))
+    s.add(ChirpPulse(amplitude=0.3, duration=400, start_freq=-10e6, end_freq=10e6, **kw), delay=20)
+    s.add(
+        NumericalPulse(
+            samples_i=[0.0, 0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25],
+            samples_q=[0.0, 0.1, 0.0, -0.1, 0.0, 0.1, 0.0, -0.1],
+            amplitude=0.8,
+            duration=8,
+            **kw,
+        ),
+        delay=20,
+    )
+    return s
+
+
+def voltage_offsets() -> Schedule:
+    """A DC offset held under a pulse, then cleared; reset at each repetition."""
+    s = _new("voltage_offsets", repetitions=4)
+    kw = {"port": "q0:mw", "clock": "q0.01"}
+    s.add(VoltageOffset(offset_i=0.1, offset_q=-0.05, **kw), at=0)
+    s.add(_x(0), at=100)
+    s.add(VoltageOffset(offset_i=0.0, offset_q=0.0, **kw), at=500)
+    return s
+
+
+def marker_trigger() -> Schedule:
+    """A trigger on digital_output_0 around a readout."""
+    s = _new("marker_trigger")
+    s.add(MarkerPulse(port="q0:trig", duration=1200), at=0)
+    ro = s.add(_readout_pulse(0), at=100)
+    s.add(_integration(0), ref=ro, ref_pt="start", delay=100)
+    return s
+
+
+def virtual_z() -> Schedule:
+    """Phase shifts (virtual Z), a frequency change and a phase reset between pulses."""
+    s = _new("virtual_z", repetitions=3)
+    kw = {"port": "q0:mw", "clock": "q0.01"}
+    s.add(_x(0))
+    s.add(ShiftClockPhase(phase_shift=90, **kw), delay=8)
+    s.add(_x(0))
+    s.add(SetClockFrequency(frequency=85e6, **kw), delay=8)
+    s.add(_x(0))
+    s.add(ResetClockPhase(**kw), delay=8)
+    s.add(_x(0))
+    return s
+
+
+def single_shot_append() -> Schedule:
+    """Append mode: one bin per shot and repetition, with coordinates."""
+    s = _new("single_shot_append", repetitions=100)
+    for k, amplitude in enumerate((0.0, 0.4)):
+        s.add(_x(0, amplitude=amplitude), delay=0 if k == 0 else 2000)
+        ro = s.add(_readout_pulse(0), delay=4)
+        s.add(
+            SSBIntegrationComplex(
+                port="q0:res",
+                clock="q0.ro",
+                duration=900,
+                bin_index=k,
+                bin_mode="append",
+                coords={"amplitude": amplitude},
+            ),
+            ref=ro,
+            ref_pt="start",
+            delay=100,
+        )
+    return s
+
+
 CORPUS: dict[str, tuple[Builder, str]] = {
     "single_pulse": (single_pulse, "default.json"),
     "amplitude_sweep": (amplitude_sweep, "default.json"),
@@ -156,4 +260,11 @@ CORPUS: dict[str, tuple[Builder, str]] = {
     "many_repetitions": (many_repetitions, "default.json"),
     "late_start": (late_start, "default.json"),
     "back_to_back": (back_to_back, "default.json"),
+    "long_square": (long_square, "default.json"),
+    "ramp_and_staircase": (ramp_and_staircase, "default.json"),
+    "pulse_shapes": (pulse_shapes, "default.json"),
+    "voltage_offsets": (voltage_offsets, "default.json"),
+    "marker_trigger": (marker_trigger, "default.json"),
+    "virtual_z": (virtual_z, "default.json"),
+    "single_shot_append": (single_shot_append, "default.json"),
 }

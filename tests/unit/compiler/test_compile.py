@@ -42,13 +42,6 @@ def bare_hardware() -> HardwareConfig:
     return load_hardware_config(raw)
 
 
-@pytest.fixture(scope="module")
-def hardware_with_trigger() -> HardwareConfig:
-    raw = json.loads(DEFAULT.read_text())
-    raw["connectivity"]["graph"].append(["cluster0.module1.digital_output_0", "q0:trig"])
-    return load_hardware_config(raw)
-
-
 def sched(**kw: Any) -> Schedule:
     return Schedule(name="t", clocks=dict(CLOCKS), **kw)
 
@@ -259,7 +252,7 @@ CASES: list[tuple[Callable[[Schedule], None], ErrorCode, str, bool]] = [
     ("build", "code", "path", "bare"), CASES, ids=[c[0].__name__ for c in CASES]
 )
 def test_invalid_schedules(
-    hardware_with_trigger: HardwareConfig,
+    hardware: HardwareConfig,
     build: Callable[[Schedule], None],
     code: ErrorCode,
     path: str,
@@ -268,7 +261,7 @@ def test_invalid_schedules(
     s = sched()
     build(s)
     with pytest.raises(QconductorError) as info:
-        compile_schedule(s, bare_hardware() if bare else hardware_with_trigger)
+        compile_schedule(s, bare_hardware() if bare else hardware)
     found = [(d.code, d.path) for d in info.value.details]
     assert (code, path) in found, found
 

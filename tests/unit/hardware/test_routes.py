@@ -131,7 +131,7 @@ def test_v02_forbidden_pairs(kind: str, channels: list[str]) -> None:
 
 def test_frequency_multiplexed_readout_in_default_config() -> None:
     config = load_hardware_config(example("default"))
-    assert config.ports() == ["q0:mw", "q0:res", "q1:mw", "q1:res"]
+    assert config.ports() == ["q0:mw", "q0:res", "q0:trig", "q1:mw", "q1:res"]
     for port in ("q0:res", "q1:res"):
         route = config.route(port)
         assert route is not None
