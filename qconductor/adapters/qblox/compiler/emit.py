@@ -27,6 +27,7 @@ GAIN_FULL_SCALE = 32767
 LOOP_REGISTER = Register(0)
 PREAMBLE_NS = 4  # the upd_param that applies the loop head at the start of each repetition
 _REGISTER = re.compile(r"\bR\d+\b")
+_NOTHING: frozenset[str] = frozenset()
 
 
 def split_duration(total: int) -> list[int]:
@@ -51,18 +52,18 @@ class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.instructions = 0
-        self._written: set[str] = set()
+        self._written: frozenset[str] | set[str] = _NOTHING
 
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
-        operands = text.partition(" ")[2].split(",")
-        if writes is not None:  # the destination is the last operand; the others are read
-            operands = operands[:-1]
-        reads = {r for operand in operands for r in _REGISTER.findall(operand)}
-        if reads & self._written:
-            self._emit("nop", label)
-            label = None
+        if self._written:  # only then can this instruction read a register too early
+            operands = text.partition(" ")[2].split(",")
+            if writes is not None:  # the destination is the last operand; the others are read
+                operands = operands[:-1]
+            if any(r in self._written for o in operands for r in _REGISTER.findall(o)):
+                self._emit("nop", label)
+                label = None
         self._emit(text, label)
-        self._written = {writes} if writes else set()
+        self._written = {writes} if writes else _NOTHING
 
     def _emit(self, text: str, label: str | None) -> None:
         self.lines.append(f"{label + ':':<12}{text}" if label else f"{'':<12}{text}")

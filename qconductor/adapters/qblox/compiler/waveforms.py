@@ -123,18 +123,15 @@ class WaveformTable:
         return cached
 
 
+_NOT_SHAPE = frozenset({"amplitude", "port", "clock"})
+
+
 def _shape_key(pulse: WaveformPulse) -> tuple[object, ...]:
-    """Everything but the amplitude: pulses with equal keys share a unit waveform."""
-    if isinstance(pulse, NumericalPulse):
-        q = () if pulse.samples_q is None else tuple(pulse.samples_q)
-        return (pulse.kind, pulse.phase, tuple(pulse.samples_i), q)
-    return (
-        pulse.kind,
-        pulse.duration,
-        pulse.phase,
-        getattr(pulse, "sigma", None),
-        getattr(pulse, "beta", None),
-        getattr(pulse, "rise_time", None),
-        getattr(pulse, "start_freq", None),
-        getattr(pulse, "end_freq", None),
+    """Everything but the amplitude: pulses with equal keys share a unit waveform.
+
+    Reads the model's field dict directly: attribute access with a default on a pydantic
+    model goes through a slow path for absent fields, and this runs once per pulse."""
+    fields = pulse.__dict__
+    return tuple(
+        tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k not in _NOT_SHAPE
     )
