@@ -16,8 +16,11 @@ import numpy.typing as npt
 
 from qconductor.protocol.compiled import CompiledJob
 
-AcquisitionData = dict[int, npt.NDArray[np.complex128]]
-"""Acquisition channel -> its bins (average mode: shape ``(num_bins,)``)."""
+ChannelData = npt.NDArray[np.complex128] | npt.NDArray[np.float64]
+AcquisitionData = dict[int, ChannelData]
+"""Acquisition channel -> its data: complex (integrations, traces) or real (summed weights,
+thresholded states, trigger counts); shape ``(num_bins,)`` in average mode, ``(repetitions,
+num_bins)`` in append mode, ``(samples,)`` for a trace."""
 
 
 class InstrumentAdapter(Protocol):

@@ -1,7 +1,8 @@
 """The daemon process: one root task group owning every service, and a safe shutdown.
 
 Start-up order: logging, configs (an invalid one stops the start with its diagnostics), the
-instruments (opened in their own threads), then the control socket; only when it listens is
+instruments (clusters and external local oscillators, opened in their own threads), then the
+control socket; only when it listens is
 readiness announced (a line on stdout and, if asked, a ready file with the endpoints). SIGINT
 and SIGTERM cancel the root group; the shielded shutdown then stops every sequencer and
 closes every instrument before the process exits. SIGHUP reloads the hardware config.
@@ -23,12 +24,14 @@ import zmq.asyncio
 
 from qconductor import __version__
 from qconductor.adapters.base import InstrumentAdapter
+from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.server import ControlServer
 from qconductor.daemon.service import Service
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardware_config
+from qconductor.protocol.hardware.description import LocalOscillatorDescription
 
 log = structlog.get_logger("qconductor.daemon")
 SHUTDOWN_TIMEOUT_S = 10.0
@@ -56,17 +59,39 @@ def build_adapters(config: DaemonConfig, hardware: HardwareConfig) -> dict[str, 
     return adapters
 
 
+def build_local_oscillators(
+    config: DaemonConfig, hardware: HardwareConfig
+) -> dict[str, LocalOscillatorAdapter]:
+    """One adapter per ``[[local_oscillators]]`` entry. An LO of the hardware config without an
+    entry is only warned about: jobs that need it fail when armed (INSTRUMENT_MISMATCH)."""
+    adapters = {lo.name: LocalOscillatorAdapter(lo) for lo in config.local_oscillators}
+    for name, description in hardware.hardware_description.items():
+        if isinstance(description, LocalOscillatorDescription):
+            instrument = description.instrument_name or name
+            if instrument not in adapters and name not in adapters:
+                log.warning(
+                    "no [[local_oscillators]] entry for a local oscillator of the hardware "
+                    "config; jobs using it will fail",
+                    lo=name,
+                    instrument=instrument,
+                )
+    return adapters
+
+
 async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None:
     hardware = load_hardware_config(config.hardware.config)
     for warning in hardware.warnings:
         log.warning("hardware config", diagnostic=str(warning))
     adapters = build_adapters(config, hardware)
+    oscillators = build_local_oscillators(config, hardware)
     context = zmq.asyncio.Context()
     try:
         async with anyio.create_task_group() as tg:
             for adapter in adapters.values():
                 await adapter.open()
-            service = Service(config, hardware, adapters, tg)
+            for lo in oscillators.values():
+                await lo.open()
+            service = Service(config, hardware, adapters, tg, oscillators)
             server = ControlServer(
                 context,
                 config.control.bind,
@@ -83,6 +108,11 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
                     await adapter.close()
                 except Exception:
                     log.exception("closing instrument failed", cluster=name)
+            for name, lo in oscillators.items():
+                try:
+                    await lo.close()
+                except Exception:
+                    log.exception("closing instrument failed", lo=name)
         context.destroy(linger=0)
         log.info("stopped")
 

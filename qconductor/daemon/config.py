@@ -1,4 +1,5 @@
-"""The daemon's TOML configuration: where it listens, which clusters it owns, how it logs.
+"""The daemon's TOML configuration: where it listens, which clusters and local oscillators it
+owns, how it logs.
 
 Paths in the file are relative to the file. Binding is loopback by default; a non-loopback
 address must be asked for explicitly (``allow_remote = true``), because the control socket has
@@ -15,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from qconductor.adapters.lo import LoConfig
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError, format_loc
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "config" / "qconductor.toml"
@@ -84,8 +86,22 @@ class DaemonConfig(_Closed):
     control: ControlConfig = ControlConfig()
     hardware: HardwareSection
     clusters: list[ClusterConfig]
+    local_oscillators: list[LoConfig] = []
+    """External LO instruments (``[[local_oscillators]]``), one per instrument: ``name`` is the
+    hardware config's ``instrument_name`` of the LO (its key when it gives none)."""
     log: LogConfig = LogConfig()
     jobs: JobsConfig = JobsConfig()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> DaemonConfig:
+        for what, names in (
+            ("clusters", [c.name for c in self.clusters]),
+            ("local_oscillators", [lo.name for lo in self.local_oscillators]),
+        ):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{what}: {', '.join(twice)} named more than once")
+        return self
 
 
 def load_daemon_config(path: str | Path) -> DaemonConfig:

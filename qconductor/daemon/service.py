@@ -6,6 +6,10 @@ waits for the sequencers to stop, reads the acquisitions and finishes the job, s
 only waits for that. ``submit`` is the four in one and waits for busy clusters instead of
 refusing. A failure at any stage fails the job (with its phase), stops the hardware (shielded
 from cancellation) and releases the clusters.
+
+Arming a job first sets its external local oscillators (``CompiledJob.local_oscillators``), each
+through the LO adapter that ``matches`` it, then arms the clusters: an LO the daemon has no
+adapter for (``INSTRUMENT_MISMATCH``) or one that refuses fails the job in phase "arm".
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from anyio.abc import TaskGroup
 
 from qconductor import __version__
 from qconductor.adapters.base import InstrumentAdapter
+from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.jobs import Job, JobState, JobStore
+from qconductor.daemon.oscillators import apply_lo_settings, lo_health
 from qconductor.protocol.compiled import CompiledJob
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
@@ -75,10 +81,12 @@ class Service:
         hardware: HardwareConfig,
         adapters: dict[str, InstrumentAdapter],
         task_group: TaskGroup,
+        local_oscillators: dict[str, LocalOscillatorAdapter] | None = None,
     ) -> None:
         self.config = config
         self.hardware = hardware
         self.adapters = adapters
+        self.local_oscillators = dict(local_oscillators or {})
         self.jobs = JobStore(config.jobs.keep_finished)
         self.leases = {name: ClusterLease() for name in adapters}
         self._tg = task_group
@@ -139,6 +147,7 @@ class Service:
 
     async def _arm(self, job: Job, adapters: dict[str, InstrumentAdapter]) -> None:
         try:
+            await apply_lo_settings(self.local_oscillators, job.compiled)
             for adapter in adapters.values():
                 await adapter.arm(job.compiled)
         except QconductorError as exc:
@@ -224,6 +233,7 @@ class Service:
         clusters: dict[str, Any] = {}
         for name, adapter in self.adapters.items():
             clusters[name] = {"owner": self.leases[name].owner, **await adapter.health()}
+        oscillators = await lo_health(self.local_oscillators)
         reload_error = self._reload_error
         return {
             "version": __version__,
@@ -231,6 +241,7 @@ class Service:
             "uptime_s": time.monotonic() - self._started,
             "jobs": self.jobs.counts(),
             "clusters": clusters,
+            "local_oscillators": oscillators,
             "hardware_config": {
                 "path": str(self.config.hardware.config),
                 "loaded_at": self._hardware_loaded_at,
@@ -393,6 +404,8 @@ def _job_result(job: Job, timeout_s: float) -> dict[str, Any]:
     result["acquisitions"] = {
         str(ch): np.ascontiguousarray(data) for ch, data in job.acquisitions.items()
     }
+    # how to read each channel: kind, bin mode, bins, coordinates (``JobResult`` parses it)
+    result["acquisition_specs"] = [a.model_dump(mode="json") for a in job.compiled.acquisitions]
     return result
 
 

@@ -36,7 +36,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from qconductor.protocol.codec import decode, encode
-from qconductor.protocol.compiled import CompiledJob
+from qconductor.protocol.compiled import AcquisitionKind, AcquisitionSpec, CompiledJob
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.messages import (
     ArmArgs,
@@ -48,6 +48,7 @@ from qconductor.protocol.messages import (
     error_from_body,
     request_message,
 )
+from qconductor.protocol.operations import Coordinate
 from qconductor.protocol.schedule import Schedule
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5710"
@@ -79,17 +80,43 @@ class JobInfo:
         )
 
 
+ChannelData = npt.NDArray[np.complex128] | npt.NDArray[np.float64]
+
+
 @dataclass(frozen=True)
 class JobResult(JobInfo):
-    """A finished job: its acquisitions by acquisition channel."""
+    """A finished job: its acquisitions by acquisition channel.
 
-    acquisitions: dict[int, npt.NDArray[np.complex128]] = field(default_factory=dict)
+    ``acquisitions[ch]`` is complex (SSB and separated weighted integration, trace) or real
+    (summed weights, thresholded, trigger count); shape ``(num_bins,)`` in average mode,
+    ``(repetitions, num_bins)`` in append mode, ``(samples,)`` for a trace.
+    ``acquisition_specs[ch]`` says how the channel was acquired (kind, bin mode, bins,
+    integration length, where) and holds its bins' coordinates; ``kinds`` and ``coords`` are
+    shortcuts. A daemon older than these fields sends none: they are empty then."""
+
+    acquisitions: dict[int, ChannelData] = field(default_factory=dict)
+    acquisition_specs: dict[int, AcquisitionSpec] = field(default_factory=dict)
+
+    @property
+    def kinds(self) -> dict[int, AcquisitionKind]:
+        """Acquisition channel -> its kind (``ssb_integration``, ``trace``, ...)."""
+        return {ch: spec.kind for ch, spec in self.acquisition_specs.items()}
+
+    @property
+    def coords(self) -> dict[int, dict[int, dict[str, Coordinate]]]:
+        """Acquisition channel -> bin index -> the coordinates the schedule gave that bin."""
+        return {ch: spec.coords for ch, spec in self.acquisition_specs.items()}
 
     @classmethod
     def from_reply(cls, result: dict[str, Any]) -> JobResult:
         info = JobInfo.from_reply(result)
         acquisitions = {int(k): np.asarray(v) for k, v in result.get("acquisitions", {}).items()}
-        return cls(**{**info.__dict__, "acquisitions": acquisitions})
+        specs = [AcquisitionSpec.model_validate(s) for s in result.get("acquisition_specs", [])]
+        return cls(
+            **info.__dict__,
+            acquisitions=acquisitions,
+            acquisition_specs={s.acq_channel: s for s in specs},
+        )
 
 
 class AsyncClient:

@@ -93,7 +93,16 @@ class SequencerSettings(_Closed):
     connect_out3: OutputRoute | None = None
     connect_acq_I: InputRoute | None = None
     connect_acq_Q: InputRoute | None = None
+    connect_acq: InputRoute | None = None  # QRM-RF: its one (complex) input
     integration_length_acq: Annotated[int, Field(ge=4, le=16777212)] | None = None
+    # thresholded acquisition: rotation (degrees) and threshold (integrated units: the
+    # averaged threshold times the integration length), as the driver takes them
+    thresholded_acq_rotation: Annotated[float, Field(ge=0, le=360)] | None = None
+    thresholded_acq_threshold: float | None = None
+    # trigger count (QRM): input compared (0 = in0, 1 = in1), level (-1..1 of full scale)
+    ttl_acq_input_select: Annotated[int, Field(ge=0, le=1)] | None = None
+    ttl_acq_threshold: Annotated[float, Field(ge=-1, le=1)] | None = None
+    ttl_acq_auto_bin_incr_en: bool | None = None
 
     def parameters(self) -> dict[str, ParameterValue]:
         """The parameters to set, in a stable order (channel map last), ``None`` left out."""
@@ -141,7 +150,8 @@ class AcquisitionSpec(_Closed):
     """Where one acquisition channel's data lives on the hardware, and how to read it back.
 
     ``num_bins`` is the number of bins of one repetition; in ``append`` mode the hardware holds
-    ``num_bins * repetitions`` of them, repetition-major. ``coords`` labels bins (by index)."""
+    ``num_bins * repetitions`` of them, repetition-major. ``coords`` labels bins (by index).
+    ``integration_length`` is in ns; for a trace it is the trace's number of samples."""
 
     acq_channel: int
     kind: AcquisitionKind

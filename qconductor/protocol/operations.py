@@ -231,8 +231,8 @@ class WeightedIntegration(_Acquisition):
 
 class ThresholdedAcquisition(_Acquisition):
     """Integrate like SSB integration, rotate by ``rotation`` degrees and compare the real
-    part with ``threshold`` (in integrated-value units): 0 or 1 per bin (the fraction of 1s in
-    ``average`` mode)."""
+    part with ``threshold`` (in the units of an SSB result: the mean demodulated sample, a
+    fraction of full scale): 0 or 1 per bin (the fraction of 1s in ``average`` mode)."""
 
     kind: Literal["thresholded"] = "thresholded"
     rotation: Phase = 0.0
@@ -247,7 +247,8 @@ class Trace(_Acquisition):
 
 
 class TriggerCount(_Acquisition):
-    """Count the rising edges above the input threshold during ``duration`` (TTL input).
+    """Count the rising edges above the input threshold during ``duration`` (TTL input; the
+    window closes 4 ns before the end, as on Qblox instruments).
 
     ``average``: the mean count per repetition; ``append``: the count of each repetition."""
 

@@ -55,6 +55,8 @@ def seq_specs(module: ModuleProgram) -> list[SeqSpec]:
                 mod_en_awg=s.mod_en_awg,
                 demod_en_acq=bool(s.demod_en_acq),
                 connect_out=routes,
+                mixer_corr_gain_ratio=s.mixer_corr_gain_ratio,
+                mixer_corr_phase_offset_degree=s.mixer_corr_phase_offset_degree,
                 integration_length_acq=s.integration_length_acq,
             )
         )

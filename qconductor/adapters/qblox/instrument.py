@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 import anyio
-import numpy as np
-import numpy.typing as npt
 import structlog
 
 from qconductor.adapters.base import AcquisitionData
 from qconductor.adapters.qblox.driver_thread import ClusterSession, SequencerState
+from qconductor.adapters.qblox.retrieval import convert_acquisitions, scope_targets
 from qconductor.protocol.compiled import (
-    AcquisitionSpec,
     ClusterProgram,
     CompiledJob,
     ModuleProgram,
@@ -45,42 +43,6 @@ HEALTH_TIMEOUT_S: Final = 2.0
 SUPPORTED: Final = ("QCM", "QRM", "QCM_RF", "QRM_RF")  # dummy: ClusterType.CLUSTER_<type>
 # Settings a module type may lack (demod_en_acq on a QCM): skipped when they hold the default.
 _SETTING_DEFAULTS: Final = {k: f.default for k, f in SequencerSettings.model_fields.items()}
-
-
-def integrations_to_complex(
-    path0: Sequence[float], path1: Sequence[float], integration_length: int
-) -> npt.NDArray[np.complex128]:
-    """Binned integration results (I, Q sums) -> complex averages: ``(I + 1j*Q) / length``.
-    NaN (a dummy's unset bins) passes through, in the part where it was."""
-    i, q = np.asarray(path0, dtype=np.float64), np.asarray(path1, dtype=np.float64)
-    if i.ndim != 1 or i.shape != q.shape:
-        raise ValueError(f"path0 and path1 must be 1-d of one length, got {i.shape}, {q.shape}")
-    out = np.empty(i.shape, dtype=np.complex128)  # parts set apart: a NaN stays in its own part
-    out.real, out.imag = i / integration_length, q / integration_length
-    return out
-
-
-def convert_acquisitions(
-    specs: Sequence[AcquisitionSpec], raw: Mapping[tuple[int, int], Mapping[str, Any]]
-) -> AcquisitionData:
-    """``raw``: (slot, sequencer) -> what the driver's ``get_acquisitions`` returned."""
-    out: AcquisitionData = {}
-    for spec in specs:
-        entry = raw.get((spec.slot, spec.sequencer), {}).get(spec.acq_name)
-        bins = None if entry is None else entry["acquisition"]["bins"]["integration"]
-        data = None
-        if bins is not None:
-            data = integrations_to_complex(bins["path0"], bins["path1"], spec.integration_length)
-        if data is None or data.shape != (spec.num_bins,):
-            found = "nothing" if data is None else f"{data.shape[0]} bins"
-            raise QconductorError(
-                ErrorCode.INSTRUMENT_ERROR,
-                f"cluster {spec.cluster} slot {spec.slot} sequencer {spec.sequencer}: acquisition "
-                f"{spec.acq_name!r} returned {found}, expected {spec.num_bins} bins",
-                f"acquisitions[{spec.acq_channel}]",
-            )
-        out[spec.acq_channel] = data
-    return out
 
 
 def _qcodes_name(name: str) -> str:
@@ -241,7 +203,15 @@ class QbloxClusterAdapter:
         if not specs:
             return {}
         keys = sorted({(a.slot, a.sequencer) for a in specs})
-        raw = await self._call(lambda s: s.read_acquisitions(keys), what="get_acquisitions")
+        scopes = scope_targets(specs)
+
+        def read(session: ClusterSession) -> dict[tuple[int, int], Any]:  # on the driver thread
+            for slot, seq, name in scopes:  # the scope joins the trace's acquisition
+                session.cluster.store_scope_acquisition(slot, seq, name)
+            return session.read_acquisitions(keys)
+
+        what = "store_scope_acquisition and get_acquisitions" if scopes else "get_acquisitions"
+        raw = await self._call(read, what=what)
         return convert_acquisitions(specs, raw)
 
     async def health(self) -> dict[str, Any]:

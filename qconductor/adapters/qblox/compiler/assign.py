@@ -1,8 +1,18 @@
 """Pass 1: every port-clock the schedule uses gets one sequencer of the module wired to it.
 
 Checks on the way: the clock is defined, the port is connected, a pulse has an output and an
-acquisition an input to go to, the module is one this compiler targets, the NCO frequency is in
-range, and no module needs more sequencers than it has.
+acquisition an input to go to, the module is one this compiler targets (QCM, QRM, QCM-RF,
+QRM-RF; complex, real and digital channels), the NCO frequency is in range, and no module needs
+more sequencers than it has.
+
+What the hardware config says about a port-clock's sequencer is gathered here too: its marker
+bits, the RF switch bits it holds, its mixer corrections and its latency correction.
+
+Latency corrections are relative, as in the reference (quantify-scheduler's
+``determine_relative_latency_corrections``): over the port-clocks of one job (a port-clock
+without a correction counts as 0), the smallest correction becomes 0 and the others the
+difference to it, since the hardware cannot play earlier than "now". A negative correction thus
+delays every other port-clock. The timeline moves every event of the port-clock that late.
 """
 
 from __future__ import annotations
@@ -11,10 +21,21 @@ import difflib
 from dataclasses import dataclass, field
 
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
-from qconductor.adapters.qblox.compiler.settings import MODULE_IO, NCO_LIMIT_HZ
+from qconductor.adapters.qblox.compiler.settings import (
+    MODULE_IO,
+    NCO_LIMIT_HZ,
+    RF_SWITCH_MARKERS,
+    MixerCorrection,
+)
 from qconductor.protocol.compiled import ModuleType
 from qconductor.protocol.errors import ErrorCode, QconductorError
-from qconductor.protocol.hardware import FrequencyPlan, HardwareConfig, PortRoute, solve_frequencies
+from qconductor.protocol.hardware import (
+    FrequencyPlan,
+    HardwareConfig,
+    PortClockOptions,
+    PortRoute,
+    solve_frequencies,
+)
 from qconductor.protocol.schedule import (
     ACQUISITION_TYPES,
     PULSE_TYPES,
@@ -25,16 +46,6 @@ from qconductor.protocol.schedule import (
 )
 
 NEEDS_OUTPUT = (*PULSE_TYPES, VoltageOffset, MarkerPulse)
-
-SUPPORTED_CHANNELS = (
-    "complex_output_0",
-    "complex_output_1",
-    "complex_input_0",
-    "digital_output_0",
-    "digital_output_1",
-    "digital_output_2",
-    "digital_output_3",
-)
 
 
 @dataclass
@@ -53,12 +64,19 @@ class Allocation:
     inputs: list[str]
     plan: FrequencyPlan
     marker_bits: int = 0  # the digital outputs this port raises (marker pulses)
+    switch_bits: int = 0  # RF output switches held high for the whole program (rf_output_on)
+    mixer: MixerCorrection = field(default_factory=MixerCorrection)
     latency_ns: int = 0  # latency correction: every event of this port-clock moves this late
     ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         return f"{self.cluster}.module{self.slot}.sequencer{self.index} ({self.port}-{self.clock})"
+
+    @property
+    def real_mode(self) -> bool:
+        """True when the port is driven by a real output: only path 0 (I) leaves the module."""
+        return any(c.startswith("real_output_") for c in self.outputs)
 
 
 def allocate(
@@ -95,7 +113,20 @@ def allocate(
                 op_path(index, "port"),
             )
         alloc.ops.append((index, timed))
+    _relative_latencies(allocations, hardware)
     return allocations
+
+
+def _relative_latencies(
+    allocations: dict[tuple[str, str], Allocation], hardware: HardwareConfig
+) -> None:
+    """Each allocation's latency correction minus the smallest one of the job (see above)."""
+    corrections = {
+        key: hardware.options_for(*key).latency_correction_ns or 0 for key in allocations
+    }
+    earliest = min(corrections.values(), default=0)
+    for key, alloc in allocations.items():
+        alloc.latency_ns = corrections[key] - earliest
 
 
 def _new_allocation(
@@ -130,6 +161,7 @@ def _new_allocation(
     if module is None:
         return None
     cluster, slot, module_type = module
+    options = hardware.options_for(op.port, op.clock)
     try:
         plan = (
             FrequencyPlan(nco_freq=0.0, lo_freq=None, nco_enabled=False)
@@ -137,7 +169,7 @@ def _new_allocation(
             else solve_frequencies(
                 schedule.clocks[op.clock],
                 route,
-                hardware.options_for(op.port, op.clock),
+                options,
                 path=f"hardware_options.modulation_frequencies.{op.port}-{op.clock}",
             )
         )
@@ -175,6 +207,8 @@ def _new_allocation(
         plan=plan,
         clock_freq=schedule.clocks.get(op.clock, 0.0),
         marker_bits=_marker_bits(route),
+        switch_bits=_switch_bits(hardware, route, diag),
+        mixer=_mixer(options),
         outputs=[c.channel for c in route.outputs],
         inputs=[c.channel for c in route.inputs],
     )
@@ -195,20 +229,11 @@ def _module_of(
         )
         return None
     cluster, slot, module_type = modules.pop()
-    if module_type not in MODULE_IO or MODULE_IO[module_type].rf:
+    if module_type not in MODULE_IO:
         diag.error(
             ErrorCode.UNSUPPORTED_OPERATION,
             f"port {route.port!r} is wired to a {module_type} module ({cluster}.module{slot}); "
-            "this compiler targets the baseband QCM and QRM",
-            op_path(index, "port"),
-        )
-        return None
-    odd = [c.channel for c in channels if c.channel not in SUPPORTED_CHANNELS]
-    if odd:
-        diag.error(
-            ErrorCode.UNSUPPORTED_OPERATION,
-            f"port {route.port!r} is wired to {', '.join(odd)}; this compiler drives complex "
-            "outputs and inputs",
+            "this compiler targets the QCM, QRM, QCM-RF and QRM-RF",
             op_path(index, "port"),
         )
         return None
@@ -216,12 +241,53 @@ def _module_of(
 
 
 def _marker_bits(route: PortRoute) -> int:
-    """Baseband modules: digital_output_n drives marker bit n."""
+    """The marker bits of the port's digital outputs (QCM/QRM: digital_output_n is bit n; the
+    RF modules have their own table, see ``MODULE_SPECS``)."""
     bits = 0
     for ref in route.outputs:
-        if ref.channel.startswith("digital_output_"):
-            bits |= 1 << int(ref.channel.rsplit("_", 1)[1])
+        if ref.is_digital and ref.marker_bit is not None:
+            bits |= ref.marker_bit
     return bits
+
+
+def _switch_bits(hardware: HardwareConfig, route: PortRoute, diag: Diagnostics) -> int:
+    """The RF switch bits this port's sequencer holds for its whole program, as the reference
+    does (``set_mrk`` of the channel's default marker) when the module's ``rf_output_on`` is
+    true. qblox-scheduler's ``"auto"`` (switch around pulses only) holds them too: on for
+    longer, never off while a pulse plays. False: no bits (the reference leaves switching to
+    RF-switch operations, which qconductor does not have yet), with a warning."""
+    bits = 0
+    for ref in (*route.outputs, *route.inputs):
+        table = RF_SWITCH_MARKERS.get(ref.module_type)
+        if table is None:
+            continue
+        instrument = hardware.hardware_description[ref.cluster]
+        module = getattr(instrument, "modules", {})[ref.slot]
+        if getattr(module, "rf_output_on", True) is False:
+            if ref.is_output and ref.is_complex:
+                diag.warning(
+                    ErrorCode.CONFIG_BAD_VALUE,
+                    f"rf_output_on is false on {ref.cluster}.module{ref.slot}, so its RF output "
+                    f"switch stays open: what port {route.port!r} plays does not leave the "
+                    "module",
+                    f"hardware_description.{ref.cluster}.modules.{ref.slot}.rf_output_on",
+                    hint="set rf_output_on to true (RF-switch operations are not supported)",
+                )
+            continue
+        bits |= table.get(ref.channel, 0)
+    return bits
+
+
+def _mixer(options: PortClockOptions) -> MixerCorrection:
+    """The port-clock's amplitude ratio and phase error (neutral when unset; ``options_for``
+    already neutralises them under automatic sideband calibration)."""
+    corrections = options.mixer_corrections
+    if corrections is None:
+        return MixerCorrection()
+    return MixerCorrection(
+        gain_ratio=1.0 if corrections.amp_ratio is None else corrections.amp_ratio,
+        phase_offset_degree=0.0 if corrections.phase_error is None else corrections.phase_error,
+    )
 
 
 def _closest(what: str, name: str, candidates: list[str]) -> str:

@@ -12,12 +12,13 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
+from qconductor.adapters.qblox.compiler.acquisitions import check_scope_users
 from qconductor.adapters.qblox.compiler.assign import Allocation, allocate
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
 from qconductor.adapters.qblox.compiler.emit import PREAMBLE_NS, emit_program
 from qconductor.adapters.qblox.compiler.ir import Block, Event, Loop
-from qconductor.adapters.qblox.compiler.lowering import nco_steps
+from qconductor.adapters.qblox.compiler.lowering import nco_steps, phase_steps
 from qconductor.adapters.qblox.compiler.modules import module_parameters
 from qconductor.adapters.qblox.compiler.settings import (
     MODULE_IO,
@@ -64,8 +65,11 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
 
     contexts: list[tuple[SeqContext, list[Event]]] = []
     for alloc in allocations.values():
-        ctx = SeqContext(alloc=alloc, diag=diag, repetitions=schedule.repetitions)
+        options = hardware.options_for(alloc.port, alloc.clock)
+        ctx = SeqContext(alloc=alloc, diag=diag, repetitions=schedule.repetitions, options=options)
+        ctx.marker_base = alloc.switch_bits  # RF output switches, held while the program runs
         contexts.append((ctx, build_events(ctx, alloc.ops)))
+    check_scope_users([ctx for ctx, _ in contexts], diag)
     diag.raise_if_errors()
     repetition = max([schedule.duration, *(events_end(ev) for _, ev in contexts)])
 
@@ -74,6 +78,8 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
         program = _sequencer_program(ctx, events, schedule, repetition)
         by_module[(ctx.alloc.cluster, ctx.alloc.slot)].append(_Compiled(ctx, program))
     diag.raise_if_errors()
+    clusters = _clusters(by_module, hardware)
+    diag.raise_if_errors()  # module parameters two port-clocks set differently
 
     try:
         oscillators = lo_settings(
@@ -88,7 +94,7 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
         repetitions=schedule.repetitions,
         # the real period: the loop head's upd_param precedes schedule time 0
         repetition_duration_ns=PREAMBLE_NS + repetition,
-        clusters=_clusters(by_module, hardware),
+        clusters=clusters,
         acquisitions=_acquisitions(by_module, diag),
         local_oscillators=oscillators,
         content_hash=content_hash(schedule, hardware),
@@ -110,13 +116,16 @@ def _repetition_loop(ctx: SeqContext, events: list[Event], repetitions: int, dur
     teardown: list[str] = []
     if ctx.uses_freq:
         head.append(f"set_freq {nco_steps(ctx.alloc.nco_freq)}")
+    if ctx.alloc.latency_ns and ctx.alloc.plan.nco_enabled:
+        # latency correction: the events moved late, so must the NCO phase (a pure delay)
+        head.append(f"set_ph {phase_steps(-ctx.alloc.nco_freq * ctx.alloc.latency_ns * 1e-9)}")
     if ctx.uses_offsets:
         head.append("set_awg_offs 0, 0")
         teardown.append("set_awg_offs 0, 0")
     if ctx.uses_markers or ctx.marker_base:
         head.append(f"set_mrk {ctx.marker_base}")
         teardown.append("set_mrk 0")
-    setup = [
+    setup = ctx.setup + [
         f"move 0, {channel.register}"
         for channel in ctx.acq_channels.values()
         if channel.register is not None
@@ -181,6 +190,7 @@ def _sequencer_program(
         demodulate=ctx.has_acquisitions and alloc.plan.nco_enabled,
         integration_length=ctx.integration_length,
         extra=ctx.settings,
+        mixer=alloc.mixer,
     )
     stats = ProgramStats(
         instructions=instructions,

@@ -10,6 +10,7 @@ from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
 from qconductor.adapters.qblox.compiler.ir import Register
 from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
 from qconductor.protocol.compiled import AcquisitionKind
+from qconductor.protocol.hardware import PortClockOptions
 from qconductor.protocol.operations import BinMode, Coordinate
 
 MAX_REGISTERS = 64
@@ -36,6 +37,7 @@ class SeqContext:
     alloc: Allocation
     diag: Diagnostics
     repetitions: int
+    options: PortClockOptions | None = None  # the hardware options of this port-clock
     waveforms: WaveformTable = field(default_factory=WaveformTable)
     weights: WaveformTable = field(default_factory=WaveformTable)
     acq_channels: dict[int, AcqChannel] = field(default_factory=dict)
@@ -45,6 +47,8 @@ class SeqContext:
     # module parameters this sequencer's operations need (scope acquisition), by driver name
     module_settings: dict[str, float | int | bool | str] = field(default_factory=dict)
     setting_sources: dict[str, int] = field(default_factory=dict)  # name -> op index
+    setup: list[str] = field(default_factory=list)  # run once before the repetition loop
+    weight_registers: dict[int, Register] = field(default_factory=dict)  # weight -> register
     offset: tuple[float, float] = (0.0, 0.0)  # current DC offset (fractions of full scale)
     offset_busy_until: int = 0  # a long pulse plays from the offsets until then
     marker_base: int = 0  # bits held high for the whole program (RF output switches)

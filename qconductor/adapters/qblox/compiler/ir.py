@@ -45,7 +45,7 @@ class Acquire:
 
     acq_index: int
     bin: BinIndex
-    weights: tuple[int, int] | None = None
+    weights: tuple[BinIndex, BinIndex] | None = None  # registers when ``bin`` is one
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import op_path
 from qconductor.adapters.qblox.compiler.emit import to_int16
 from qconductor.adapters.qblox.compiler.ir import Event, Play
-from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse
+from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse, envelope
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import (
     PULSE_TYPES,
@@ -52,7 +52,36 @@ Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     if isinstance(timed.op, ANALOG_TYPES) and not _analog(ctx, index):
         return []
+    if ctx.alloc.real_mode and isinstance(timed.op, ANALOG_TYPES):
+        field = _q_part(timed.op)
+        if field is not None:
+            ctx.diag.error(
+                ErrorCode.UNSUPPORTED_OPERATION,
+                f"has a Q (imaginary) part, but port {ctx.alloc.port!r} is on a real output "
+                f"({', '.join(ctx.alloc.outputs)}), which plays the I path only",
+                op_path(index, field or None),
+                hint="use phase 0 or 180 and no Q part (DRAG beta, samples_q, offset_q) on real "
+                "outputs, or wire the port to a complex output",
+            )
+            return []
     return LOWERING[type(timed.op)](ctx, index, timed)
+
+
+def _q_part(op: Any) -> str | None:
+    """The field that gives ``op`` a Q part ("" when its shape does), or None if it has none:
+    a real output plays path 0 only, ``I cos - Q sin`` with the NCO, so Q would leak into it."""
+    if isinstance(op, VoltageOffset):
+        return "offset_q" if op.offset_q != 0 else None
+    if abs(math.sin(math.radians(op.phase))) > 1e-9:
+        return "phase"
+    if isinstance(op, StaircasePulse):
+        return None
+    env = envelope(op)
+    if np.max(np.abs(env.imag), initial=0.0) <= 1e-9 * np.max(np.abs(env), initial=0.0):
+        return None
+    if isinstance(op, NumericalPulse):
+        return "samples_q"
+    return "beta" if isinstance(op, DragPulse) else ""
 
 
 def _full_scale_error(ctx: SeqContext, index: int, peak: float, field: str = "amplitude") -> None:
@@ -90,16 +119,19 @@ def _analog(ctx: SeqContext, index: int) -> bool:
 
 def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:
     """A waveform play with the full-scale check against the current offsets."""
-    sampled = ctx.waveforms.add_pulse(pulse)
+    real = ctx.alloc.real_mode  # the Q path plays nothing: zero gain, no Q waveform
+    sampled = ctx.waveforms.add_pulse(pulse, real=real)
     g = sampled.gain * gain
+    g_q = 0.0 if real else g
     peak = 0.0
-    for wave, offs in ((sampled.wave_i, ctx.offset[0]), (sampled.wave_q, ctx.offset[1])):
+    paths = ((sampled.wave_i, ctx.offset[0], g), (sampled.wave_q, ctx.offset[1], g_q))
+    for wave, offs, path_gain in paths:
         lo, hi = ctx.waveforms.extremes(wave)
-        peak = max(peak, abs(g * lo + offs), abs(g * hi + offs))
+        peak = max(peak, abs(path_gain * lo + offs), abs(path_gain * hi + offs))
     if peak > 1.0 + 1e-9:
         _full_scale_error(ctx, index, peak)
     ctx.has_pulses = True
-    action = Play(sampled.wave_i, sampled.wave_q, to_int16(g), to_int16(g))
+    action = Play(sampled.wave_i, sampled.wave_q, to_int16(g), to_int16(g_q))
     return Event(start, index, action=action, busy_until=start + pulse.duration)
 
 
@@ -220,6 +252,11 @@ def _marker(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
 
 def nco_steps(freq: float) -> int:
     return round(freq * FREQ_STEPS_PER_HZ)
+
+
+def phase_steps(turns: float) -> int:
+    """A phase in turns as the ``set_ph`` immediate (0 … 1e9 - 1)."""
+    return round((turns % 1.0) * PHASE_STEPS) % PHASE_STEPS
 
 
 def _set_frequency(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:

@@ -99,8 +99,10 @@ class WaveformTable:
             self._index[key] = index
         return index
 
-    def add_pulse(self, pulse: WaveformPulse) -> SampledPulse:
-        """Sample ``pulse`` (cached on its shape, so repeated pulses cost one lookup)."""
+    def add_pulse(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
+        """Sample ``pulse`` (cached on its shape, so repeated pulses cost one lookup).
+        ``real``: for a real output, whose Q path plays nothing: the Q part (zero, the caller
+        checks) is not stored and ``wave_q`` repeats ``wave_i``."""
         shape_key = _shape_key(pulse)
         unit = self._pulse_cache.get(shape_key)
         if unit is None:
@@ -109,7 +111,8 @@ class WaveformTable:
             scale = 1.0 / peak if peak > 0 else 1.0
             i_wave = np.ascontiguousarray(env.real * scale)
             q_wave = np.ascontiguousarray(env.imag * scale)
-            unit = SampledPulse(self.add_array(i_wave), self.add_array(q_wave), peak)
+            wave_i = self.add_array(i_wave)
+            unit = SampledPulse(wave_i, wave_i if real else self.add_array(q_wave), peak)
             self._pulse_cache[shape_key] = unit
         return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
 
