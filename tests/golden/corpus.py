@@ -30,7 +30,11 @@ from qconductor.protocol.schedule import (
     SquarePulse,
     SSBIntegrationComplex,
     StaircasePulse,
+    ThresholdedAcquisition,
+    Trace,
+    TriggerCount,
     VoltageOffset,
+    WeightedIntegration,
 )
 
 Builder = Callable[[], Schedule]
@@ -249,6 +253,95 @@ def single_shot_append() -> Schedule:
     return s
 
 
+def weighted_integration() -> Schedule:
+    """Weighted integration, separated on q0 and summed on q1."""
+    s = _new("weighted_integration", repetitions=10)
+    ramp = [k / 99 for k in range(100)]
+    flat = [0.5] * 100
+    for qubit, summed in ((0, False), (1, True)):
+        ro = s.add(_readout_pulse(qubit), at=qubit * 2000)
+        s.add(
+            WeightedIntegration(
+                port=f"q{qubit}:res",
+                clock=f"q{qubit}.ro",
+                duration=100,
+                weights_i=ramp,
+                weights_q=flat,
+                summed=summed,
+                acq_channel=qubit,
+            ),
+            ref=ro,
+            ref_pt="start",
+            delay=100,
+        )
+    return s
+
+
+def thresholded_readout() -> Schedule:
+    """Single-shot discrimination: rotation and threshold on the sequencer, append mode."""
+    s = _new("thresholded_readout", repetitions=50)
+    s.add(_x(0))
+    ro = s.add(_readout_pulse(0), delay=4)
+    s.add(
+        ThresholdedAcquisition(
+            port="q0:res",
+            clock="q0.ro",
+            duration=900,
+            rotation=37.5,
+            threshold=0.012,
+            bin_mode="append",
+        ),
+        ref=ro,
+        ref_pt="start",
+        delay=100,
+    )
+    return s
+
+
+def trace_acquisition() -> Schedule:
+    """A 2 µs scope trace opened 4 ns before the readout pulse (one sequencer cannot start
+    both in the same nanosecond), averaged over repetitions."""
+    s = _new("trace_acquisition", repetitions=64)
+    trace = s.add(Trace(port="q0:res", clock="q0.ro", duration=2000))
+    s.add(_readout_pulse(0), ref=trace, ref_pt="start", delay=4)
+    return s
+
+
+TRANSMON_CLOCKS = {
+    "q0.01": 5.0e9,
+    "q0.ro": 7.3e9,
+    "q1.01": 5.1e9,
+    "q1.ro": 7.6e9,
+    "cl0.baseband": 0.0,
+}
+
+
+def rf_transmon() -> Schedule:
+    """Every module kind of the transmon config: a drive through an IQ mixer with an external
+    LO, mixer and latency corrections, a QCM-RF drive, a QRM-RF readout, a real flux output
+    and a switch marker."""
+    s = Schedule(name="rf_transmon", repetitions=5, clocks=dict(TRANSMON_CLOCKS))
+    s.add(MarkerPulse(port="q0:switch", duration=200), at=0)
+    s.add(DragPulse(port="q0:mw", clock="q0.01", amplitude=0.3, beta=0.5, duration=40), at=20)
+    s.add(DragPulse(port="q1:mw", clock="q1.01", amplitude=0.5, beta=0.5, duration=40), at=20)
+    s.add(SquarePulse(port="q0:fl", clock="cl0.baseband", amplitude=0.2, duration=100), at=80)
+    ro = s.add(SquarePulse(port="q1:res", clock="q1.ro", amplitude=0.3, duration=1000), at=200)
+    s.add(
+        SSBIntegrationComplex(port="q1:res", clock="q1.ro", duration=800, acq_channel=1),
+        ref=ro,
+        ref_pt="start",
+        delay=120,
+    )
+    return s
+
+
+def trigger_count() -> Schedule:
+    """Photon/trigger counting on a baseband QRM input, one count per repetition."""
+    s = Schedule(name="trigger_count", repetitions=20, clocks=dict(TRANSMON_CLOCKS))
+    s.add(TriggerCount(port="q0:res", clock="q0.ro", duration=5000, bin_mode="append"))
+    return s
+
+
 CORPUS: dict[str, tuple[Builder, str]] = {
     "single_pulse": (single_pulse, "default.json"),
     "amplitude_sweep": (amplitude_sweep, "default.json"),
@@ -267,4 +360,9 @@ CORPUS: dict[str, tuple[Builder, str]] = {
     "marker_trigger": (marker_trigger, "default.json"),
     "virtual_z": (virtual_z, "default.json"),
     "single_shot_append": (single_shot_append, "default.json"),
+    "weighted_integration": (weighted_integration, "default.json"),
+    "thresholded_readout": (thresholded_readout, "default.json"),
+    "trace_acquisition": (trace_acquisition, "default.json"),
+    "rf_transmon": (rf_transmon, "transmon_full.json"),
+    "trigger_count": (trigger_count, "transmon_full.json"),
 }
