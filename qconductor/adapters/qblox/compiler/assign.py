@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
 from qconductor.adapters.qblox.compiler.settings import (
@@ -73,10 +74,15 @@ class Allocation:
     def name(self) -> str:
         return f"{self.cluster}.module{self.slot}.sequencer{self.index} ({self.port}-{self.clock})"
 
-    @property
+    @cached_property
     def real_mode(self) -> bool:
         """True when the port is driven by a real output: only path 0 (I) leaves the module."""
         return any(c.startswith("real_output_") for c in self.outputs)
+
+    @cached_property
+    def analog(self) -> bool:
+        """True when the port has an analog output (pulses and offsets can play)."""
+        return any(not c.startswith("digital_output_") for c in self.outputs)
 
 
 def allocate(

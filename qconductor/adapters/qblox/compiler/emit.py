@@ -28,6 +28,7 @@ LOOP_REGISTER = Register(0)
 PREAMBLE_NS = 4  # the upd_param that applies the loop head at the start of each repetition
 _REGISTER = re.compile(r"\bR\d+\b")
 _NOTHING: frozenset[str] = frozenset()
+_INDENT = " " * 12
 
 
 def split_duration(total: int) -> list[int]:
@@ -66,11 +67,14 @@ class _Writer:
         self._written = {writes} if writes else _NOTHING
 
     def _emit(self, text: str, label: str | None) -> None:
-        self.lines.append(f"{label + ':':<12}{text}" if label else f"{'':<12}{text}")
+        self.lines.append(f"{label + ':':<12}{text}" if label else _INDENT + text)
         self.instructions += 1
 
     def timed(self, text: str, duration: int) -> None:
         """A real-time instruction followed by ``duration`` ns until the next one."""
+        if MIN_DURATION <= duration <= MAX_WAIT:  # the common case, without a list
+            self.op(f"{text} {duration}")
+            return
         first, *rest = split_duration(duration)
         self.op(f"{text} {first}")
         for chunk in rest:

@@ -14,6 +14,7 @@ loops, later conditionals) are nodes of the tree, never unrolled copies of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +29,18 @@ class Register:
 
 BinIndex = int | Register
 
+# Actions are NamedTuples: built once or more per operation, and a frozen dataclass's
+# construction costs several times more.
 
-@dataclass(frozen=True, slots=True)
-class Play:
+
+class Play(NamedTuple):
     wave_i: int
     wave_q: int
     gain_i: int  # set_awg_gain immediates (int16), set only when they change
     gain_q: int
 
 
-@dataclass(frozen=True, slots=True)
-class Acquire:
+class Acquire(NamedTuple):
     """``acquire`` (integration, thresholded, trace) or ``acquire_weighed`` (with weights).
 
     A register bin (append mode) is incremented after the acquisition."""
@@ -48,8 +50,7 @@ class Acquire:
     weights: tuple[BinIndex, BinIndex] | None = None  # registers when ``bin`` is one
 
 
-@dataclass(frozen=True, slots=True)
-class AcquireTtl:
+class AcquireTtl(NamedTuple):
     """Open (``enable``) or close the TTL counting window of an acquisition."""
 
     acq_index: int

@@ -50,9 +50,11 @@ Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
 
 def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    if isinstance(timed.op, ANALOG_TYPES) and not _analog(ctx, index):
+    kind = type(timed.op)
+    analog = kind in ANALOG_TYPES
+    if analog and not _analog(ctx, index):
         return []
-    if ctx.alloc.real_mode and isinstance(timed.op, ANALOG_TYPES):
+    if analog and ctx.alloc.real_mode:
         field = _q_part(timed.op)
         if field is not None:
             ctx.diag.error(
@@ -64,7 +66,7 @@ def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
                 "outputs, or wire the port to a complex output",
             )
             return []
-    return LOWERING[type(timed.op)](ctx, index, timed)
+    return LOWERING[kind](ctx, index, timed)
 
 
 def _q_part(op: Any) -> str | None:
@@ -105,7 +107,7 @@ def _rotate(value: float, phase_deg: float) -> tuple[float, float]:
 
 
 def _analog(ctx: SeqContext, index: int) -> bool:
-    if any(not c.startswith("digital_output_") for c in ctx.alloc.outputs):
+    if ctx.alloc.analog:
         return True
     ctx.diag.error(
         ErrorCode.PORT_CLOCK_NO_OUTPUT,
@@ -123,13 +125,16 @@ def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: f
     sampled = ctx.waveforms.add_pulse(pulse, real=real)
     g = sampled.gain * gain
     g_q = 0.0 if real else g
-    peak = 0.0
-    paths = ((sampled.wave_i, ctx.offset[0], g), (sampled.wave_q, ctx.offset[1], g_q))
-    for wave, offs, path_gain in paths:
-        lo, hi = ctx.waveforms.extremes(wave)
-        peak = max(peak, abs(path_gain * lo + offs), abs(path_gain * hi + offs))
-    if peak > 1.0 + 1e-9:
-        _full_scale_error(ctx, index, peak)
+    offs_i, offs_q = ctx.offset
+    # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output; scan only beyond
+    if max(abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)) > 1.0 + 1e-9:
+        peak = 0.0
+        paths = ((sampled.wave_i, offs_i, g), (sampled.wave_q, offs_q, g_q))
+        for wave, offs, path_gain in paths:
+            lo, hi = ctx.waveforms.extremes(wave)
+            peak = max(peak, abs(path_gain * lo + offs), abs(path_gain * hi + offs))
+        if peak > 1.0 + 1e-9:
+            _full_scale_error(ctx, index, peak)
     ctx.has_pulses = True
     action = Play(sampled.wave_i, sampled.wave_q, to_int16(g), to_int16(g_q))
     return Event(start, index, action=action, busy_until=start + pulse.duration)
@@ -287,7 +292,7 @@ def _reset_phase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Eve
     return [Event(timed.start, index, params=["reset_ph"])]
 
 
-ANALOG_TYPES = (*PULSE_TYPES, VoltageOffset)
+ANALOG_TYPES: frozenset[type[Any]] = frozenset({*PULSE_TYPES, VoltageOffset})
 
 LOWERING: dict[type[Any], Lowering] = {
     SquarePulse: _square,

@@ -10,6 +10,7 @@ symmetric envelopes (Gaussian, DRAG's I) exactly symmetric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -68,8 +69,7 @@ def envelope(pulse: WaveformPulse) -> npt.NDArray[np.complex128]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class SampledPulse:
+class SampledPulse(NamedTuple):
     """Indices into the sequencer's waveform table plus the gain that restores the amplitude."""
 
     wave_i: int
