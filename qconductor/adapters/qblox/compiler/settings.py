@@ -34,6 +34,7 @@ ratio would only scale its single path.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -170,8 +171,10 @@ def sequencer_settings(
     )
 
 
+@functools.cache
 def off_settings(module_type: ModuleType) -> SequencerSettings:
-    """An unused sequencer: not synchronised, connected to nothing, so nothing leaks."""
+    """An unused sequencer: not synchronised, connected to nothing, so nothing leaks.
+    (Immutable, so one instance per module type serves every job.)"""
     io = MODULE_IO[module_type]
     fields: dict[str, object] = {f"connect_out{k}": "off" for k in range(io.outputs)}
     if io.has_inputs:
