@@ -8,11 +8,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 ARGS ?=
 
-.PHONY: run test lint typecheck imports pytest goldens clean help
+.PHONY: run test lint typecheck imports pytest bench goldens clean help
 
 help:
 	@echo "make run      start the daemon on the embedded default (loopback)"
 	@echo "make test     ruff, mypy --strict, import contracts and pytest"
+	@echo "make bench    compile-time benchmarks (bench/README.md); ARGS=--quick for a smoke run"
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "qconductor needs Python >= 3.11"'
@@ -49,6 +50,9 @@ test: lint typecheck imports pytest
 # compiler's current output; review the diff before committing.
 goldens: $(STAMP)
 	$(BIN)/python -m tests.golden.regenerate
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.compile_scaling $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Compiler benchmarks, kept out of pytest: ``python -m bench.compile_scaling``."""
