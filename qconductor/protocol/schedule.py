@@ -169,4 +169,4 @@ class Schedule(BaseModel):
     @property
     def duration(self) -> int:
         """Length of one repetition in ns: the end of the operation that ends last."""
-        return max((t.end for t in self.operations), default=0)
+        return max((t.start + t.op.duration for t in self.operations), default=0)

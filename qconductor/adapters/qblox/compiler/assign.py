@@ -20,6 +20,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
 from qconductor.adapters.qblox.compiler.settings import (
@@ -40,6 +41,7 @@ from qconductor.protocol.hardware import (
 from qconductor.protocol.schedule import (
     ACQUISITION_TYPES,
     PULSE_TYPES,
+    Idle,
     MarkerPulse,
     Schedule,
     TimedOperation,
@@ -47,6 +49,8 @@ from qconductor.protocol.schedule import (
 )
 
 NEEDS_OUTPUT = (*PULSE_TYPES, VoltageOffset, MarkerPulse)
+_NEEDS_OUTPUT: frozenset[type[Any]] = frozenset(NEEDS_OUTPUT)  # set lookups: once per operation
+_ACQUISITIONS: frozenset[type[Any]] = frozenset(ACQUISITION_TYPES)
 
 
 @dataclass
@@ -68,6 +72,7 @@ class Allocation:
     switch_bits: int = 0  # RF output switches held high for the whole program (rf_output_on)
     mixer: MixerCorrection = field(default_factory=MixerCorrection)
     latency_ns: int = 0  # latency correction: every event of this port-clock moves this late
+    ops_in_order: bool = True  # ops were added in start order (the timeline can skip a sort)
     ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
 
     @property
@@ -93,8 +98,9 @@ def allocate(
     next_index: dict[tuple[str, int], int] = {}
     for index, timed in enumerate(schedule.operations):
         op = timed.op
-        if op.kind == "idle":
+        if isinstance(op, Idle):
             continue
+        kind = type(op)
         key = (op.port, op.clock)
         alloc = allocations.get(key)
         if alloc is None and key not in rejected:
@@ -105,19 +111,21 @@ def allocate(
                 allocations[key] = alloc
         if alloc is None:
             continue
-        if isinstance(op, ACQUISITION_TYPES) and not alloc.inputs:
+        if kind in _ACQUISITIONS and not alloc.inputs:
             diag.error(
                 ErrorCode.PORT_CLOCK_NO_INPUT,
                 f"acquires on port {op.port!r}, but no input channel is connected to it",
                 op_path(index, "port"),
                 hint="connect the port to a QRM's complex_input_0 in the connectivity graph",
             )
-        elif isinstance(op, NEEDS_OUTPUT) and not alloc.outputs:
+        elif kind in _NEEDS_OUTPUT and not alloc.outputs:
             diag.error(
                 ErrorCode.PORT_CLOCK_NO_OUTPUT,
                 f"plays on port {op.port!r}, but no output channel is connected to it",
                 op_path(index, "port"),
             )
+        if alloc.ops and timed.start < alloc.ops[-1][1].start:
+            alloc.ops_in_order = False
         alloc.ops.append((index, timed))
     _relative_latencies(allocations, hardware)
     return allocations

@@ -46,7 +46,10 @@ def split_duration(total: int) -> list[int]:
 
 def to_int16(fraction: float) -> int:
     """A fraction of full scale as a gain/offset immediate."""
-    return max(-32768, min(32767, round(fraction * GAIN_FULL_SCALE)))
+    value = round(fraction * GAIN_FULL_SCALE)
+    if -32768 <= value <= 32767:
+        return value
+    return 32767 if value > 0 else -32768
 
 
 class _Writer:
@@ -129,7 +132,10 @@ def _emit_event(
         if (action.gain_i, action.gain_q) != gains:
             gains = (action.gain_i, action.gain_q)
             w.op(f"set_awg_gain {action.gain_i}, {action.gain_q}")
-        w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
+        if MIN_DURATION <= gap <= MAX_WAIT:  # the common case: format once
+            w.op(f"play {action.wave_i}, {action.wave_q}, {gap}")
+        else:
+            w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
     elif isinstance(action, Acquire):
         if action.weights is None:
             w.timed(f"acquire {action.acq_index}, {action.bin},", gap)

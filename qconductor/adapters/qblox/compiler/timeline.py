@@ -8,6 +8,7 @@ the previous one plays); acquisitions must not overlap and must start at least 3
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 from qconductor.adapters.qblox.compiler.context import SeqContext
@@ -19,19 +20,25 @@ from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import TimedOperation
 
 MIN_ACQUISITION_SPACING = 300
+_event_time = operator.attrgetter("time")
+
+
+def _start_of(item: tuple[int, TimedOperation]) -> int:
+    return item[1].start
 
 
 def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> list[Event]:
     """``ops``: (schedule index, timed operation) for every operation on this sequencer."""
     raw: list[Event] = []
-    for index, timed in sorted(ops, key=lambda item: item[1].start):
+    in_order = ops if ctx.alloc.ops_in_order else sorted(ops, key=_start_of)
+    for index, timed in in_order:
         raw.extend(lower(ctx, index, timed))
     if ctx.alloc.latency_ns:
         for event in raw:
             event.time += ctx.alloc.latency_ns
             if event.busy_until is not None:
                 event.busy_until += ctx.alloc.latency_ns
-    raw.sort(key=lambda e: e.time)
+    raw.sort(key=_event_time)
     return _merge_and_check(ctx, raw)
 
 

@@ -9,8 +9,10 @@ symmetric envelopes (Gaussian, DRAG's I) exactly symmetric.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -127,14 +129,18 @@ class WaveformTable:
 
 
 _NOT_SHAPE = frozenset({"amplitude", "port", "clock"})
+_SHAPE_GETTERS: dict[type[Any], Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def _shape_key(pulse: WaveformPulse) -> tuple[object, ...]:
     """Everything but the amplitude: pulses with equal keys share a unit waveform.
 
-    Reads the model's field dict directly: attribute access with a default on a pydantic
-    model goes through a slow path for absent fields, and this runs once per pulse."""
-    fields = pulse.__dict__
-    return tuple(
-        tuple(v) if isinstance(v, list) else v for k, v in fields.items() if k not in _NOT_SHAPE
-    )
+    One ``attrgetter`` per pulse class (a third of the cost of walking the fields)."""
+    if isinstance(pulse, NumericalPulse):
+        q = () if pulse.samples_q is None else tuple(pulse.samples_q)
+        return (pulse.kind, pulse.phase, tuple(pulse.samples_i), q)
+    getter = _SHAPE_GETTERS.get(type(pulse))
+    if getter is None:
+        names = [n for n in type(pulse).model_fields if n not in _NOT_SHAPE]
+        getter = _SHAPE_GETTERS[type(pulse)] = operator.attrgetter(*names)
+    return getter(pulse)
