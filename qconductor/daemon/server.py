@@ -19,6 +19,7 @@ import zmq.asyncio
 from anyio.abc import TaskStatus
 
 from qconductor.protocol.codec import decode, encode
+from qconductor.protocol.collector import collector_paused
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.messages import (
     Request,
@@ -67,9 +68,10 @@ class ControlServer:
         routing, body = _split_routing(frames)
         request_id: RequestId | None = None
         try:
-            message = decode(body)
-            request_id = request_id_of(message)
-            request_id, request = parse_request(message)
+            with collector_paused():  # a large schedule: most of the time would be the GC's
+                message = decode(body)
+                request_id = request_id_of(message)
+                request_id, request = parse_request(message)
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 reply = ok_reply(request_id, await self._handler(request))
         except QconductorError as exc:
