@@ -27,7 +27,7 @@ What each kind becomes:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -61,14 +61,13 @@ Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
 
 def _ssb(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    op = timed.op
-    assert isinstance(op, SSBIntegrationComplex)
+    op = cast(SSBIntegrationComplex, timed.op)  # dispatched by type
     ok = integration_length(ctx, index, op.duration)
     found = channel_and_bin(ctx, index, op, "ssb_integration", ok)
     if found is None:
         return []
-    action = Acquire(found[0].acq_index, found[1])
-    return [Event(timed.start, index, action=action, busy_until=timed.end)]
+    start = timed.start
+    return [Event(start, index, [], Acquire(found[0].acq_index, found[1]), start + op.duration)]
 
 
 def _thresholded(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:

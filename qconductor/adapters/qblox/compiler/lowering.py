@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -122,12 +122,14 @@ def _analog(ctx: SeqContext, index: int) -> bool:
 def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:
     """A waveform play with the full-scale check against the current offsets."""
     real = ctx.alloc.real_mode  # the Q path plays nothing: zero gain, no Q waveform
-    sampled = ctx.waveforms.add_pulse(pulse, real=real)
-    g = sampled.gain * gain
+    sampled = ctx.waveforms.unit(pulse, real=real)
+    g = sampled.gain * pulse.amplitude * gain
     g_q = 0.0 if real else g
     offs_i, offs_q = ctx.offset
     # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output; scan only beyond
-    if max(abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)) > 1.0 + 1e-9:
+    if (offs_i or offs_q or abs(g) > 1.0) and max(
+        abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)
+    ) > 1.0 + 1e-9:
         peak = 0.0
         paths = ((sampled.wave_i, offs_i, g), (sampled.wave_q, offs_q, g_q))
         for wave, offs, path_gain in paths:
@@ -136,19 +138,18 @@ def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: f
         if peak > 1.0 + 1e-9:
             _full_scale_error(ctx, index, peak)
     ctx.has_pulses = True
-    action = Play(sampled.wave_i, sampled.wave_q, to_int16(g), to_int16(g_q))
-    return Event(start, index, action=action, busy_until=start + pulse.duration)
+    gain_i = to_int16(g)
+    action = Play(sampled.wave_i, sampled.wave_q, gain_i, 0 if real else gain_i)
+    return Event(start, index, [], action, start + pulse.duration)
 
 
 def _waveform_pulse(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    op = timed.op
-    assert isinstance(op, GaussPulse | DragPulse | SoftSquarePulse | ChirpPulse | NumericalPulse)
+    op = cast(WaveformPulse, timed.op)  # dispatched by type (LOWERING)
     return [_play(ctx, index, timed.start, op, 1.0)]
 
 
 def _square(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    op = timed.op
-    assert isinstance(op, SquarePulse)
+    op = cast(SquarePulse, timed.op)  # dispatched by type (LOWERING)
     if op.duration <= LONG_PULSE_NS:
         return [_play(ctx, index, timed.start, op, 1.0)]
     i, q = _rotate(op.amplitude, op.phase)

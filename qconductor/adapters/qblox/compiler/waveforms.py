@@ -102,9 +102,14 @@ class WaveformTable:
         return index
 
     def add_pulse(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
-        """Sample ``pulse`` (cached on its shape, so repeated pulses cost one lookup).
-        ``real``: for a real output, whose Q path plays nothing: the Q part (zero, the caller
-        checks) is not stored and ``wave_q`` repeats ``wave_i``."""
+        """Sample ``pulse``: waveform indices and the gain that restores its amplitude."""
+        unit = self.unit(pulse, real=real)
+        return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
+
+    def unit(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
+        """The pulse's unit waveform (amplitude 1): cached on its shape, so repeated shapes
+        cost one lookup. ``real``: for a real output, whose Q path plays nothing: the Q part
+        (zero, the caller checks) is not stored and ``wave_q`` repeats ``wave_i``."""
         shape_key = _shape_key(pulse)
         unit = self._pulse_cache.get(shape_key)
         if unit is None:
@@ -116,7 +121,7 @@ class WaveformTable:
             wave_i = self.add_array(i_wave)
             unit = SampledPulse(wave_i, wave_i if real else self.add_array(q_wave), peak)
             self._pulse_cache[shape_key] = unit
-        return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
+        return unit
 
     def extremes(self, index: int) -> tuple[float, float]:
         """(min, max) of one stored array, for full-scale checks."""
