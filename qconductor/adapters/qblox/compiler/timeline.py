@@ -46,8 +46,9 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
     events: list[Event] = []
     last_play: Event | None = None
     last_acq: Event | None = None
+    play_until = 0  # the previous pulse plays until then (checked inline: once per event)
+    prev: Event | None = None
     for event in raw:
-        prev = events[-1] if events else None
         if prev is not None and prev.time == event.time:
             if prev.action is not None and event.action is not None:
                 _too_close(ctx, prev, event)
@@ -59,12 +60,18 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
                 _too_close(ctx, prev, event)
                 continue
             events.append(event)
+            prev = event
         action = event.action
-        if isinstance(action, Play):
-            _check_play(ctx, last_play, event)
+        if action is None:
+            continue
+        if type(action) is Play:
+            if event.time < play_until:
+                _check_play(ctx, last_play, event)
             last_play = event
-        elif isinstance(action, Acquire) or (isinstance(action, AcquireTtl) and action.enable):
-            _check_acquisition(ctx, last_acq, event)
+            play_until = event.busy_until or 0
+        elif type(action) is Acquire or (type(action) is AcquireTtl and action.enable):
+            if last_acq is not None:
+                _check_acquisition(ctx, last_acq, event)
             last_acq = event
     return events
 
