@@ -73,6 +73,7 @@ class Allocation:
     mixer: MixerCorrection = field(default_factory=MixerCorrection)
     latency_ns: int = 0  # latency correction: every event of this port-clock moves this late
     ops_in_order: bool = True  # ops were added in start order (the timeline can skip a sort)
+    last_start: int = 0
     ops: list[tuple[int, TimedOperation]] = field(default_factory=list)
 
     @property
@@ -124,8 +125,10 @@ def allocate(
                 f"plays on port {op.port!r}, but no output channel is connected to it",
                 op_path(index, "port"),
             )
-        if alloc.ops and timed.start < alloc.ops[-1][1].start:
+        start = timed.start
+        if start < alloc.last_start:
             alloc.ops_in_order = False
+        alloc.last_start = start
         alloc.ops.append((index, timed))
     _relative_latencies(allocations, hardware)
     return allocations

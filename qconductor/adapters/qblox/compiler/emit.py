@@ -59,6 +59,10 @@ class _Writer:
         self._written: frozenset[str] | set[str] = _NOTHING
 
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
+        if not self._written and label is None and writes is None:  # the common case
+            self.lines.append(_INDENT + text)
+            self.instructions += 1
+            return
         if self._written:  # only then can this instruction read a register too early
             operands = text.partition(" ")[2].split(",")
             if writes is not None:  # the destination is the last operand; the others are read
