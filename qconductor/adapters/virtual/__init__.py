@@ -1,0 +1,1 @@
+"""The simulated lab: a virtual Qblox cluster that executes compiled programs."""
