@@ -26,6 +26,8 @@ from qconductor import __version__
 from qconductor.adapters.base import InstrumentAdapter
 from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
+from qconductor.adapters.virtual.adapter import VirtualClusterAdapter
+from qconductor.adapters.virtual.lab import load_lab
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.server import ControlServer
 from qconductor.daemon.service import Service
@@ -50,6 +52,15 @@ def build_adapters(config: DaemonConfig, hardware: HardwareConfig) -> dict[str, 
                 f"config does not describe (it has {', '.join(sorted(modules)) or 'none'})",
                 "clusters",
             )
+        if cluster_cfg.mode == "simulated":
+            assert cluster_cfg.lab is not None  # the config model requires it
+            adapters[cluster_cfg.name] = VirtualClusterAdapter(
+                cluster_cfg.name,
+                modules[cluster_cfg.name],
+                load_lab(cluster_cfg.lab),
+                pacing=cluster_cfg.pacing,
+            )
+            continue
         adapters[cluster_cfg.name] = QbloxClusterAdapter(
             cluster_cfg.name,
             dummy_modules=modules[cluster_cfg.name] if cluster_cfg.mode == "dummy" else None,

@@ -55,15 +55,23 @@ def _is_loopback(host: str) -> bool:
 
 
 class ClusterConfig(_Closed):
+    """One cluster the daemon owns: ``simulated`` (the virtual lab: programs executed against a
+    physics model), ``dummy`` (qblox-instruments' dummy cluster: settings validated, nothing
+    executed) or ``ip`` (a real cluster)."""
+
     name: str
-    mode: Literal["dummy", "ip"] = "dummy"
+    mode: Literal["simulated", "dummy", "ip"] = "dummy"
     ip: str | None = None
+    lab: Path | None = None  # simulated: the lab TOML (qubits, resonators, ports)
+    pacing: bool = False  # simulated: a job takes as long as it would on hardware
     timeout_s: Seconds = 10.0
 
     @model_validator(mode="after")
-    def _ip_given(self) -> ClusterConfig:
+    def _mode_fields(self) -> ClusterConfig:
         if self.mode == "ip" and not self.ip:
             raise ValueError(f"cluster {self.name!r} has mode 'ip' but no ip")
+        if self.mode == "simulated" and self.lab is None:
+            raise ValueError(f"cluster {self.name!r} has mode 'simulated' but no lab file")
         return self
 
 
@@ -116,6 +124,9 @@ def load_daemon_config(path: str | Path) -> DaemonConfig:
     hardware = raw.get("hardware")
     if isinstance(hardware, dict) and isinstance(hardware.get("config"), str):
         hardware["config"] = str((path.parent / hardware["config"]).resolve())
+    for cluster in raw.get("clusters") or []:
+        if isinstance(cluster, dict) and isinstance(cluster.get("lab"), str):
+            cluster["lab"] = str((path.parent / cluster["lab"]).resolve())
     try:
         return DaemonConfig.model_validate(raw)
     except ValidationError as exc:

@@ -15,7 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HARDWARE = ROOT / "config" / "hardware" / "default.json"
 
 
-def write_config(tmp: Path, *, hardware: Path = DEFAULT_HARDWARE, extra: str = "") -> Path:
+DEFAULT_LAB = ROOT / "config" / "labs" / "default.toml"
+
+
+def write_config(
+    tmp: Path, *, hardware: Path = DEFAULT_HARDWARE, extra: str = "", mode: str = "dummy"
+) -> Path:
+    cluster = f'mode = "{mode}"' + (f'\nlab = "{DEFAULT_LAB}"' if mode == "simulated" else "")
     path = tmp / "qconductor.toml"
     path.write_text(
         f"""
@@ -27,7 +33,7 @@ config = "{hardware}"
 
 [[clusters]]
 name = "cluster0"
-mode = "dummy"
+{cluster}
 
 [log]
 format = "json"

@@ -1,0 +1,149 @@
+"""The simulated cluster: the same port as the Qblox adapter, backed by the virtual lab.
+
+``arm`` checks the job against the cluster's modules and every program with our Q1ASM
+validator (what the instrument's assembler would refuse at upload); ``start`` runs the job in a
+worker thread (interpreter and physics); ``wait_done`` waits for it and, with pacing, until the
+job would have finished on hardware; runtime faults (an illegal instruction, a wait below 4 ns,
+a bin out of range) fail the job as INSTRUMENT_ERROR with the hardware's flag name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+import structlog
+
+from qconductor.adapters.base import AcquisitionData
+from qconductor.adapters.qblox.compiler.settings import MODULE_IO
+from qconductor.adapters.qblox.q1asm import validate_program
+from qconductor.adapters.virtual.lab import Lab
+from qconductor.adapters.virtual.physics import PropagatorCache
+from qconductor.adapters.virtual.simulate import simulate
+from qconductor.protocol.compiled import CompiledJob, ModuleType
+from qconductor.protocol.errors import ErrorCode, QconductorError
+
+log = structlog.get_logger("qconductor.virtual")
+
+
+class VirtualClusterAdapter:
+    def __init__(
+        self, name: str, modules: Mapping[int, ModuleType], lab: Lab, *, pacing: bool = False
+    ) -> None:
+        self.name = name
+        self._modules = dict(modules)
+        self._lab = lab
+        self._pacing = pacing
+        self._cache = PropagatorCache()
+        self._job: CompiledJob | None = None
+        self._result: AcquisitionData | None = None
+        self._running: asyncio.Future[AcquisitionData] | None = None
+        self._started_at = 0.0
+
+    async def open(self) -> None:
+        log.info("simulated cluster open", cluster=self.name, modules=self._modules)
+
+    async def arm(self, job: CompiledJob) -> None:
+        program = next((c for c in job.clusters if c.name == self.name), None)
+        if program is None:
+            raise QconductorError(
+                ErrorCode.INSTRUMENT_MISMATCH,
+                f"the job has nothing for cluster {self.name}",
+                f"clusters[{self.name}]",
+            )
+        for module in program.modules:
+            have = self._modules.get(module.slot)
+            if have != module.module_type:
+                raise QconductorError(
+                    ErrorCode.INSTRUMENT_MISMATCH,
+                    f"the job was compiled for a {module.module_type} in slot {module.slot}; "
+                    f"cluster {self.name} has {have or 'nothing'} there",
+                    f"clusters[{self.name}].modules[{module.slot}]",
+                )
+            limit = MODULE_IO[module.module_type].max_instructions
+            for seq in module.sequencers:
+                if seq.sequence is None:
+                    continue
+                errors = [
+                    d
+                    for d in validate_program(seq.sequence.program, max_instructions=limit)
+                    if d.severity == "error"
+                ]
+                if errors:
+                    raise QconductorError(
+                        ErrorCode.INSTRUMENT_ERROR,
+                        f"sequencer {seq.index} of module {module.slot} refused the program: "
+                        + "; ".join(str(d) for d in errors),
+                        f"clusters[{self.name}].modules[{module.slot}].sequencers[{seq.index}]",
+                    )
+        self._job = job
+        self._result = None
+
+    async def start(self) -> None:
+        """Start the job: it runs in a worker thread from now on."""
+        job = self._job
+        if job is None:
+            raise QconductorError(
+                ErrorCode.JOB_STATE, f"cluster {self.name}: nothing armed to start"
+            )
+        self._started_at = time.monotonic()
+        loop = asyncio.get_running_loop()
+        self._running = loop.run_in_executor(
+            None, lambda: simulate(job, self.name, self._lab, cache=self._cache)
+        )
+
+    async def wait_done(self, timeout_s: float) -> None:
+        running, job = self._running, self._job
+        if running is None or job is None:
+            return
+        try:
+            with anyio.fail_after(timeout_s):
+                self._result = await asyncio.shield(running)
+                if self._pacing:  # as long as the job would take on hardware
+                    elapsed = time.monotonic() - self._started_at
+                    await anyio.sleep(max(0.0, job.duration_ns * 1e-9 - elapsed))
+        except TimeoutError:
+            raise QconductorError(
+                ErrorCode.TIMEOUT,
+                f"cluster {self.name}: the simulated job did not finish within {timeout_s} s",
+            ) from None
+        except QconductorError:
+            raise
+        except Exception as exc:  # a defect in the lab: report it as the job's failure
+            log.exception("simulation failed", cluster=self.name)
+            raise QconductorError(
+                ErrorCode.INTERNAL, f"the simulated lab failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        finally:
+            if running.done():
+                self._running = None
+
+    async def retrieve(self, job: CompiledJob) -> AcquisitionData:
+        if self._result is None:
+            raise QconductorError(
+                ErrorCode.JOB_STATE, f"cluster {self.name}: no results (the job did not run)"
+            )
+        return self._result
+
+    async def stop(self) -> None:
+        """The simulated sequencers stop at once; a run still computing is left to finish
+        and its result dropped."""
+        self._job = None
+        self._running = None
+
+    async def close(self) -> None:
+        self._job = None
+        log.info("simulated cluster closed", cluster=self.name)
+
+    async def health(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mode": "simulated",
+            "modules": dict(self._modules),
+            "pacing": self._pacing,
+            "qubits": sorted(self._lab.qubits),
+            "healthy": True,
+        }
