@@ -5,7 +5,9 @@ instruments (clusters and external local oscillators, opened in their own thread
 control socket; only when it listens is
 readiness announced (a line on stdout and, if asked, a ready file with the endpoints). SIGINT
 and SIGTERM cancel the root group; the shielded shutdown then stops every sequencer and
-closes every instrument before the process exits. SIGHUP reloads the hardware config.
+closes every instrument before the process exits. SIGHUP reloads the hardware config. Under
+systemd (``Type=notify``) readiness, watchdog keep-alives from the event loop and stopping are
+reported through ``NOTIFY_SOCKET``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from qconductor.adapters.virtual.lab import load_lab
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.server import ControlServer
 from qconductor.daemon.service import Service
+from qconductor.daemon.systemd import Notifier
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardware_config
 from qconductor.protocol.hardware.description import LocalOscillatorDescription
@@ -96,6 +99,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
     adapters = build_adapters(config, hardware)
     oscillators = build_local_oscillators(config, hardware)
     context = zmq.asyncio.Context()
+    systemd = Notifier()
     try:
         async with anyio.create_task_group() as tg:
             for adapter in adapters.values():
@@ -112,7 +116,10 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
             endpoint = await tg.start(server.serve)
             tg.start_soon(_handle_signals, tg.cancel_scope, service)
             _announce(endpoint, ready_file)
+            systemd.ready(f"listening on {endpoint}")
+            tg.start_soon(systemd.watchdog)
     finally:
+        systemd.stopping()
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
             for name, adapter in adapters.items():
                 try:
@@ -125,6 +132,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
                 except Exception:
                     log.exception("closing instrument failed", lo=name)
         context.destroy(linger=0)
+        systemd.close()
         log.info("stopped")
 
 

@@ -66,9 +66,11 @@ class DaemonProcess:
         return self.proc.stderr.read()
 
 
-def start_daemon(config: Path, *, timeout_s: float = 30.0) -> DaemonProcess:
+def start_daemon(
+    config: Path, *, timeout_s: float = 30.0, env: dict[str, str] | None = None
+) -> DaemonProcess:
     """Run ``python -m qconductor serve`` and wait (with a deadline) for its listening line."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "qconductor", "serve", "--config", str(config)],
         stdout=subprocess.PIPE,
