@@ -78,13 +78,20 @@ class SequencerSettings(_Closed):
     nco_freq: float = 0.0
     nco_phase_offs: float = 0.0
     mod_en_awg: bool = False
+    # Real mode (baseband QCM/QRM, firmware >= 2.0; None on RF modules, which lack it). Always
+    # False: qconductor plays real outputs from path 0 without it. It precedes the mixer
+    # corrections and the channel map because the driver, while it is True, refuses a "Q"
+    # route and non-neutral mixer corrections, so a True left by another client must be
+    # cleared first. False is also what the adapter skips where the driver lacks the parameter.
+    real_mode_en: bool | None = False
     demod_en_acq: bool | None = None  # readout modules only
     mixer_corr_gain_ratio: float = 1.0
     mixer_corr_phase_offset_degree: float = 0.0
-    offset_awg_path0: float = 0.0
-    offset_awg_path1: float = 0.0
-    gain_awg_path0: float = 1.0
-    gain_awg_path1: float = 1.0
+    # static AWG path offsets and gains (fractions of full scale; the driver's ranges)
+    offset_awg_path0: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    offset_awg_path1: Annotated[float, Field(ge=-1, le=1)] = 0.0
+    gain_awg_path0: Annotated[float, Field(ge=-1, le=1)] = 1.0
+    gain_awg_path1: Annotated[float, Field(ge=-1, le=1)] = 1.0
     marker_ovr_en: bool = False
     marker_ovr_value: int = 0
     connect_out0: OutputRoute | None = None

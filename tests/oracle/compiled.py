@@ -57,6 +57,8 @@ def seq_specs(module: ModuleProgram) -> list[SeqSpec]:
                 connect_out=routes,
                 mixer_corr_gain_ratio=s.mixer_corr_gain_ratio,
                 mixer_corr_phase_offset_degree=s.mixer_corr_phase_offset_degree,
+                gain_awg_path=(s.gain_awg_path0, s.gain_awg_path1),
+                offset_awg_path=(s.offset_awg_path0, s.offset_awg_path1),
                 integration_length_acq=s.integration_length_acq,
             )
         )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
 from qconductor.adapters.qblox.compiler.settings import (
@@ -68,6 +68,7 @@ class Allocation:
     outputs: list[str]
     inputs: list[str]
     plan: FrequencyPlan
+    options: PortClockOptions | None = None  # the hardware options of this port-clock
     marker_bits: int = 0  # the digital outputs this port raises (marker pulses)
     switch_bits: int = 0  # RF output switches held high for the whole program (rf_output_on)
     mixer: MixerCorrection = field(default_factory=MixerCorrection)
@@ -91,14 +92,21 @@ class Allocation:
         return any(not c.startswith("digital_output_") for c in self.outputs)
 
 
-def allocate(
-    schedule: Schedule, hardware: HardwareConfig, diag: Diagnostics
-) -> dict[tuple[str, str], Allocation]:
+class Allocated(NamedTuple):
+    sequencers: dict[tuple[str, str], Allocation]  # by (port, clock)
+    duration: int  # the schedule's duration (``Schedule.duration``), found on the way
+
+
+def allocate(schedule: Schedule, hardware: HardwareConfig, diag: Diagnostics) -> Allocated:
     allocations: dict[tuple[str, str], Allocation] = {}
     rejected: set[tuple[str, str]] = set()
     next_index: dict[tuple[str, int], int] = {}
+    duration = 0
     for index, timed in enumerate(schedule.operations):
         op = timed.op
+        start = timed.start
+        if start + op.duration > duration:
+            duration = start + op.duration
         if isinstance(op, Idle):
             continue
         kind = type(op)
@@ -125,21 +133,19 @@ def allocate(
                 f"plays on port {op.port!r}, but no output channel is connected to it",
                 op_path(index, "port"),
             )
-        start = timed.start
         if start < alloc.last_start:
             alloc.ops_in_order = False
         alloc.last_start = start
         alloc.ops.append((index, timed))
-    _relative_latencies(allocations, hardware)
-    return allocations
+    _relative_latencies(allocations)
+    return Allocated(allocations, duration)
 
 
-def _relative_latencies(
-    allocations: dict[tuple[str, str], Allocation], hardware: HardwareConfig
-) -> None:
+def _relative_latencies(allocations: dict[tuple[str, str], Allocation]) -> None:
     """Each allocation's latency correction minus the smallest one of the job (see above)."""
     corrections = {
-        key: hardware.options_for(*key).latency_correction_ns or 0 for key in allocations
+        key: (alloc.options and alloc.options.latency_correction_ns) or 0
+        for key, alloc in allocations.items()
     }
     earliest = min(corrections.values(), default=0)
     for key, alloc in allocations.items():
@@ -222,6 +228,7 @@ def _new_allocation(
         index=seq,
         nco_freq=plan.nco_freq,
         plan=plan,
+        options=options,
         clock_freq=schedule.clocks.get(op.clock, 0.0),
         marker_bits=_marker_bits(route),
         switch_bits=_switch_bits(hardware, route, diag),

@@ -29,7 +29,7 @@ from qconductor.adapters.qblox.compiler.settings import (
     off_settings,
     sequencer_settings,
 )
-from qconductor.adapters.qblox.compiler.timeline import build_events, events_end
+from qconductor.adapters.qblox.compiler.timeline import build_events
 from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
 from qconductor.protocol.collector import collector_paused
 from qconductor.protocol.compiled import (
@@ -49,7 +49,7 @@ from qconductor.protocol.hardware import HardwareConfig, port_clock_key
 from qconductor.protocol.lo import lo_settings
 from qconductor.protocol.schedule import Schedule
 
-COMPILER_VERSION = "2"
+COMPILER_VERSION = "3"
 
 
 @dataclass
@@ -74,18 +74,19 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
 
 def _compile(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
     diag = Diagnostics()
-    allocations = allocate(schedule, hardware, diag)
+    allocations, duration = allocate(schedule, hardware, diag)
     diag.raise_if_errors()
 
     contexts: list[tuple[SeqContext, list[Event]]] = []
     for alloc in allocations.values():
-        options = hardware.options_for(alloc.port, alloc.clock)
-        ctx = SeqContext(alloc=alloc, diag=diag, repetitions=schedule.repetitions, options=options)
+        ctx = SeqContext(
+            alloc=alloc, diag=diag, repetitions=schedule.repetitions, options=alloc.options
+        )
         ctx.marker_base = alloc.switch_bits  # RF output switches, held while the program runs
         contexts.append((ctx, build_events(ctx, alloc.ops)))
     check_scope_users([ctx for ctx, _ in contexts], diag)
     diag.raise_if_errors()
-    repetition = max([schedule.duration, *(events_end(ev) for _, ev in contexts)])
+    repetition = max([duration, *(ctx.events_end for ctx, _ in contexts)])
 
     by_module: dict[tuple[str, int], list[_Compiled]] = defaultdict(list)
     for ctx, events in contexts:
@@ -228,6 +229,7 @@ def _sequencer_program(
         integration_length=ctx.integration_length,
         extra=ctx.settings,
         mixer=alloc.mixer,
+        options=ctx.options,
     )
     stats = ProgramStats(
         instructions=instructions,

@@ -51,6 +51,7 @@ class SeqContext:
     weight_registers: dict[int, Register] = field(default_factory=dict)  # weight -> register
     offset: tuple[float, float] = (0.0, 0.0)  # current DC offset (fractions of full scale)
     offset_busy_until: int = 0  # a long pulse plays from the offsets until then
+    events_end: int = 0  # the earliest time the repetition may end (set by the timeline)
     marker_base: int = 0  # bits held high for the whole program (RF output switches)
     uses_offsets: bool = False
     uses_markers: bool = False

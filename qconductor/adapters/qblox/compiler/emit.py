@@ -54,14 +54,12 @@ def to_int16(fraction: float) -> int:
 
 class _Writer:
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.instructions = 0
+        self.lines: list[str] = []  # one instruction each
         self._written: frozenset[str] | set[str] = _NOTHING
 
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
         if not self._written and label is None and writes is None:  # the common case
             self.lines.append(_INDENT + text)
-            self.instructions += 1
             return
         if self._written:  # only then can this instruction read a register too early
             operands = text.partition(" ")[2].split(",")
@@ -75,7 +73,6 @@ class _Writer:
 
     def _emit(self, text: str, label: str | None) -> None:
         self.lines.append(f"{label + ':':<12}{text}" if label else _INDENT + text)
-        self.instructions += 1
 
     def timed(self, text: str, duration: int) -> None:
         """A real-time instruction followed by ``duration`` ns until the next one."""
@@ -107,7 +104,7 @@ def emit_program(loop: Loop, *, sync: bool = True) -> tuple[str, int]:
             w.op(line)
         w.op(f"upd_param {MIN_DURATION}")
     w.op("stop")
-    return "\n".join(w.lines) + "\n", w.instructions
+    return "\n".join(w.lines) + "\n", len(w.lines)
 
 
 def _written_register(line: str) -> str | None:
@@ -120,22 +117,21 @@ def _emit_block(w: _Writer, block: Block) -> None:
     events = block.events
     first_time = events[0].time if events else block.duration
     w.timed("upd_param", PREAMBLE_NS + first_time)
-    gains: tuple[int, int] | None = None
-    for k, event in enumerate(events):
-        next_time = events[k + 1].time if k + 1 < len(events) else block.duration
+    gains: Play | None = None  # the last play: its gains are set
+    next_times = [event.time for event in events[1:]]
+    next_times.append(block.duration)  # (one too many when there are no events)
+    for event, next_time in zip(events, next_times, strict=False):
         gains = _emit_event(w, event, next_time - event.time, gains)
 
 
-def _emit_event(
-    w: _Writer, event: Event, gap: int, gains: tuple[int, int] | None
-) -> tuple[int, int] | None:
+def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play | None:
     for line in event.params:
         w.op(line)
     action = event.action
-    if isinstance(action, Play):
-        if (action.gain_i, action.gain_q) != gains:
-            gains = (action.gain_i, action.gain_q)
+    if type(action) is Play:
+        if gains is None or action.gain_i != gains.gain_i or action.gain_q != gains.gain_q:
             w.op(f"set_awg_gain {action.gain_i}, {action.gain_q}")
+        gains = action
         if MIN_DURATION <= gap <= MAX_WAIT:  # the common case: format once
             w.op(f"play {action.wave_i}, {action.wave_q}, {gap}")
         else:

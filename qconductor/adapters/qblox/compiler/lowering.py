@@ -51,22 +51,29 @@ Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
 def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     kind = type(timed.op)
-    analog = kind in ANALOG_TYPES
-    if analog and not _analog(ctx, index):
-        return []
-    if analog and ctx.alloc.real_mode:
-        field = _q_part(timed.op)
-        if field is not None:
-            ctx.diag.error(
-                ErrorCode.UNSUPPORTED_OPERATION,
-                f"has a Q (imaginary) part, but port {ctx.alloc.port!r} is on a real output "
-                f"({', '.join(ctx.alloc.outputs)}), which plays the I path only",
-                op_path(index, field or None),
-                hint="use phase 0 or 180 and no Q part (DRAG beta, samples_q, offset_q) on real "
-                "outputs, or wire the port to a complex output",
-            )
+    if kind in ANALOG_TYPES:
+        alloc = ctx.alloc
+        if not alloc.analog:
+            _not_analog(ctx, index)
+            return []
+        if alloc.real_mode and not _real_output_ok(ctx, index, timed.op):
             return []
     return LOWERING[kind](ctx, index, timed)
+
+
+def _real_output_ok(ctx: SeqContext, index: int, op: Any) -> bool:
+    field = _q_part(op)
+    if field is None:
+        return True
+    ctx.diag.error(
+        ErrorCode.UNSUPPORTED_OPERATION,
+        f"has a Q (imaginary) part, but port {ctx.alloc.port!r} is on a real output "
+        f"({', '.join(ctx.alloc.outputs)}), which plays the I path only",
+        op_path(index, field or None),
+        hint="use phase 0 or 180 and no Q part (DRAG beta, samples_q, offset_q) on real "
+        "outputs, or wire the port to a complex output",
+    )
+    return False
 
 
 def _q_part(op: Any) -> str | None:
@@ -106,9 +113,7 @@ def _rotate(value: float, phase_deg: float) -> tuple[float, float]:
     return value * math.cos(rad), value * math.sin(rad)
 
 
-def _analog(ctx: SeqContext, index: int) -> bool:
-    if ctx.alloc.analog:
-        return True
+def _not_analog(ctx: SeqContext, index: int) -> None:
     ctx.diag.error(
         ErrorCode.PORT_CLOCK_NO_OUTPUT,
         f"plays an analog pulse on port {ctx.alloc.port!r}, which is wired to digital outputs "
@@ -116,7 +121,6 @@ def _analog(ctx: SeqContext, index: int) -> bool:
         op_path(index, "port"),
         hint="use a MarkerPulse on a digital port",
     )
-    return False
 
 
 def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:

@@ -30,6 +30,24 @@ Mixer corrections (``amp_ratio``, ``phase_error`` of the port-clock) become the 
 ``mixer_corr_phase_offset_degree`` (phase of path 1 relative to path 0), on complex outputs;
 elsewhere they stay neutral (1.0, 0.0), because a real output has no IQ mixer to correct and the
 ratio would only scale its single path.
+
+Sequencer options (``hardware_options.sequencer_options.<port-clock>``) set the sequencer's static
+AWG path parameters, as the reference (quantify-scheduler 0.28: ``AnalogSequencerSettings`` and
+the instrument coordinator) does, whatever channel the port-clock is on: ``init_offset_awg_path_I``
+/ ``_Q`` -> ``offset_awg_path0`` / ``1``, ``init_gain_awg_path_I`` / ``_Q`` -> ``gain_awg_path0`` /
+``1``; without options 0.0 and 1.0, so nothing leaks from a previous job. Their ranges (-1 to 1,
+the driver's validators) are checked when the config is loaded (``CONFIG_BAD_VALUE`` at
+``hardware_options.sequencer_options.<port-clock>.<field>``). On the instrument the static gain
+multiplies the ``set_awg_gain`` of the program and the static offset adds to its
+``set_awg_offs`` (qblox-instruments' parameter docs), both before the NCO. The lowering's
+full-scale check does not see the static offset (out of scope: a pulse of amplitude ``a`` on a
+path with offset ``o`` reaches ``|a| + |o|``, which may exceed full scale unnoticed; the static
+gain, at most 1 in magnitude, cannot).
+
+``real_mode_en`` (baseband modules, firmware >= 2.0) is always False, on used and unused
+sequencers alike: real outputs are compiled for path 0 with the NCO as described above and
+need no real mode (the reference does not set it either); setting it False each job undoes a
+True left by another client. RF modules have no such parameter (None: not set).
 """
 
 from __future__ import annotations
@@ -39,7 +57,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qconductor.protocol.compiled import InputRoute, ModuleType, OutputRoute, SequencerSettings
-from qconductor.protocol.hardware import parse_channel_name
+from qconductor.protocol.hardware import PortClockOptions, parse_channel_name
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,24 @@ def input_routes(module_type: ModuleType, channels: Sequence[str]) -> dict[str, 
     return {"connect_acq_I": paths[0], "connect_acq_Q": paths[1]}
 
 
+def awg_path_settings(options: PortClockOptions | None) -> dict[str, float]:
+    """The static AWG path offsets and gains from the port-clock's ``sequencer_options``
+    (path I -> 0, Q -> 1); the neutral 0.0 / 1.0 without options."""
+    seq = options.sequencer_options if options is not None else None
+    if seq is None:
+        return {}  # the SequencerSettings defaults: offsets 0.0, gains 1.0
+    return {
+        "offset_awg_path0": seq.init_offset_awg_path_I,
+        "offset_awg_path1": seq.init_offset_awg_path_Q,
+        "gain_awg_path0": seq.init_gain_awg_path_I,
+        "gain_awg_path1": seq.init_gain_awg_path_Q,
+    }
+
+
+def _real_mode(io: ModuleIO) -> bool | None:
+    return None if io.rf else False
+
+
 def sequencer_settings(
     module_type: ModuleType,
     *,
@@ -144,14 +180,20 @@ def sequencer_settings(
     integration_length: int | None,
     extra: Mapping[str, object] | None = None,
     mixer: MixerCorrection | None = None,
+    options: PortClockOptions | None = None,
 ) -> SequencerSettings:
     """Settings of a used sequencer; ``extra`` holds what its operations require (thresholds,
     TTL input, ...), by driver parameter name. ``mixer`` applies when a complex output is
-    connected."""
+    connected; ``options`` (the port-clock's hardware options) gives the static AWG path
+    offsets and gains."""
     io = MODULE_IO[module_type]
     fields: dict[str, object] = {
-        f"connect_out{k}": route for k, route in output_routes(module_type, outputs).items()
+        "real_mode_en": _real_mode(io),
+        **awg_path_settings(options),
     }
+    fields.update(
+        (f"connect_out{k}", route) for k, route in output_routes(module_type, outputs).items()
+    )
     if mixer is not None and any(c.startswith("complex_output_") for c in outputs):
         fields["mixer_corr_gain_ratio"] = mixer.gain_ratio
         fields["mixer_corr_phase_offset_degree"] = mixer.phase_offset_degree
@@ -176,7 +218,8 @@ def off_settings(module_type: ModuleType) -> SequencerSettings:
     """An unused sequencer: not synchronised, connected to nothing, so nothing leaks.
     (Immutable, so one instance per module type serves every job.)"""
     io = MODULE_IO[module_type]
-    fields: dict[str, object] = {f"connect_out{k}": "off" for k in range(io.outputs)}
+    fields: dict[str, object] = {"real_mode_en": _real_mode(io)}
+    fields.update((f"connect_out{k}", "off") for k in range(io.outputs))
     if io.has_inputs:
         fields.update(input_routes(module_type, []))
         fields["demod_en_acq"] = False

@@ -43,10 +43,14 @@ def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> 
 
 
 def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
+    """Merge and check the sorted events. Their end, the earliest time the repetition may end
+    (4 ns after the last event, or the end of the action that ends last), goes to
+    ``ctx.events_end``: each event's ``busy_until`` counts once it is complete (merged)."""
     events: list[Event] = []
     last_play: Event | None = None
     last_acq: Event | None = None
     play_until = 0  # the previous pulse plays until then (checked inline: once per event)
+    busy_end = 0  # the latest busy_until of the complete events
     prev: Event | None = None
     for event in raw:
         if prev is not None and prev.time == event.time:
@@ -56,9 +60,12 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
             prev.merge(event)
             event = prev
         else:
-            if prev is not None and event.time - prev.time < MIN_DURATION:
-                _too_close(ctx, prev, event)
-                continue
+            if prev is not None:
+                if event.time - prev.time < MIN_DURATION:
+                    _too_close(ctx, prev, event)
+                    continue
+                if prev.busy_until is not None and prev.busy_until > busy_end:
+                    busy_end = prev.busy_until  # prev is complete: nothing merges into it now
             events.append(event)
             prev = event
         action = event.action
@@ -73,6 +80,8 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
             if last_acq is not None:
                 _check_acquisition(ctx, last_acq, event)
             last_acq = event
+    if prev is not None:
+        ctx.events_end = max(prev.time + MIN_DURATION, prev.busy_until or 0, busy_end)
     return events
 
 
@@ -117,8 +126,3 @@ def _check_acquisition(ctx: SeqContext, last: Event | None, event: Event) -> Non
             op_path(event.op_index),
             hint=f"move it to t >= {last.time + MIN_ACQUISITION_SPACING} ns",
         )
-
-
-def events_end(events: Sequence[Event]) -> int:
-    """The earliest time the repetition may end for these events."""
-    return max((max(e.time + MIN_DURATION, e.busy_until or 0) for e in events), default=0)
