@@ -145,3 +145,15 @@ def test_marker_pulse_raises_its_digital_output(hardware: HardwareConfig) -> Non
         assert not marker[start - 4 : start].any()
         assert not marker[start + 200 : start + 204].any()
     assert sum(bool(run.marker_outputs[b].any()) for b in run.marker_outputs) == 1
+
+
+def test_a_long_gap_loop_keeps_the_next_pulse_on_its_nanosecond(hardware: HardwareConfig) -> None:
+    s = _sched(repetitions=1)
+    kw = {"port": "q0:mw", "clock": "q0.01"}
+    s.add(GaussPulse(amplitude=0.5, duration=40, **kw), at=0)
+    s.add(GaussPulse(amplitude=0.5, duration=40, **kw), at=1_500_000)  # 1.5 ms: a wait loop
+    job = compile_schedule(s, hardware)
+    (seq,) = [q for q in module_of(job, 1).sequencers if q.sequence is not None]
+    assert seq.sequence is not None
+    assert "loop R63" in seq.sequence.program
+    _check(s, job)

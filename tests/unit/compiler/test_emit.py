@@ -106,3 +106,31 @@ def test_append_bins_advance_and_a_nop_separates_write_from_read() -> None:
     assert flat[first_add + 1] == "nop"  # the next acquire reads R1
     assert flat[first_add + 2].startswith("acquire 0, R1,")
     assert flat[0:2] == ["wait_sync 4", "move 0, R1"]
+
+
+def test_long_gaps_become_a_wait_loop_of_constant_size() -> None:
+    def program(gap: int) -> tuple[str, int]:
+        block = Block(
+            duration=gap + 40,
+            events=[
+                Event(0, 0, action=Play(0, 1, 10, 10)),
+                Event(gap, 1, action=Play(0, 1, 10, 10)),
+            ],
+        )
+        return emit_program(Loop(label="rep", count=1, body=block))
+
+    short_text, _ = program(150_000)  # three waits: unrolled
+    assert "R63" not in short_text
+    text, count = program(5_000_000_000)  # five seconds: a loop, not 76 000 waits
+    _, longer = program(50_000_000_000)
+    assert count == longer < 20
+    flat = _flat(text)
+    move = next(line for line in flat if line.startswith("move") and "R63" in line)
+    iterations = int(move.split()[1].rstrip(","))
+    waits = [int(line.split()[1]) for line in flat if line.startswith("wait ") and "R" not in line]
+    loop_wait = waits[0]  # the wait inside the loop body
+    first_play = next(line for line in flat if line.startswith("play"))
+    first = int(first_play.split()[-1])
+    # the gap is spent exactly: the first play's duration, the loop, the remainder
+    assert first + iterations * loop_wait + sum(waits[1:]) == 5_000_000_000
+    assert all(4 <= w <= 65535 for w in waits)

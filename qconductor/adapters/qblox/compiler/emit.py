@@ -25,6 +25,11 @@ MIN_DURATION = 4
 MAX_WAIT = 65535
 GAIN_FULL_SCALE = 32767
 LOOP_REGISTER = Register(0)
+# Gaps longer than MAX_UNROLLED_WAITS waits become a register loop (R63: the registers for
+# append-mode bins and weights are allocated upwards from R1 and never reach it).
+WAIT_REGISTER = Register(63)
+MAX_UNROLLED_WAITS = 3
+LOOP_WAIT = 65532
 PREAMBLE_NS = 4  # the upd_param that applies the loop head at the start of each repetition
 _REGISTER = re.compile(r"\bR\d+\b")
 _NOTHING: frozenset[str] = frozenset()
@@ -56,6 +61,7 @@ class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []  # one instruction each
         self._written: frozenset[str] | set[str] = _NOTHING
+        self._wait_loops = 0
 
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
         if not self._written and label is None and writes is None:  # the common case
@@ -81,7 +87,24 @@ class _Writer:
             return
         first, *rest = split_duration(duration)
         self.op(f"{text} {first}")
-        for chunk in rest:
+        if len(rest) <= MAX_UNROLLED_WAITS:
+            for chunk in rest:
+                self.op(f"wait {chunk}")
+            return
+        self._wait_loop(duration - first)
+
+    def _wait_loop(self, total: int) -> None:
+        """A long gap in constant program size: ``n`` waits of :data:`LOOP_WAIT` ns in a
+        register loop, then the remainder (kept at 4 ns or more)."""
+        count, rest = divmod(total, LOOP_WAIT)
+        if 0 < rest < MIN_DURATION:
+            count, rest = count - 1, rest + LOOP_WAIT
+        label = f"wait{self._wait_loops}"
+        self._wait_loops += 1
+        self.op(f"move {count}, {WAIT_REGISTER}", writes=str(WAIT_REGISTER))
+        self.op(f"wait {LOOP_WAIT}", label=label)
+        self.op(f"loop {WAIT_REGISTER}, @{label}")
+        for chunk in split_duration(rest) if rest else ():
             self.op(f"wait {chunk}")
 
 
