@@ -3,6 +3,7 @@
     qconductor serve [--config FILE] [--bind ENDPOINT] [--ready-file FILE]
     qconductor status [--address ENDPOINT]
     qconductor submit SCHEDULE.json [--address ENDPOINT] [--timeout SECONDS]
+    qconductor cancel JOB_ID [--address ENDPOINT]
     qconductor config check FILE [--json] | schema | upgrade FILE
     qconductor compile SCHEDULE.json --hardware CONFIG [--out DIR] | --print-schema
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="ask a running daemon how it is")
     status.add_argument("--address", default=DEFAULT_ADDRESS)
 
+    cancel = sub.add_parser("cancel", help="cancel a job (a running one is stopped)")
+    cancel.add_argument("job_id")
+    cancel.add_argument("--address", default=DEFAULT_ADDRESS)
+
     submit = sub.add_parser("submit", help="run a schedule (JSON file) and print acquisitions")
     submit.add_argument("schedule", type=Path)
     submit.add_argument("--address", default=DEFAULT_ADDRESS)
@@ -75,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "submit":
                 return _submit(args)
+            case "cancel":
+                with Client(args.address, timeout_s=10.0) as client:
+                    print(f"job {args.job_id}: {client.cancel(args.job_id).state}")
+                return 0
             case "config":
                 return _config(args)
             case "compile":

@@ -1,8 +1,8 @@
 """Jobs: one compiled schedule's way through arm, start and retrieve, with a timestamp per state.
 
-A job ends in exactly one terminal state (``done`` or ``failed``); ``finished`` is set then, so
-any number of waiters (``retrieve``, ``submit``) see the same outcome. The store keeps a
-bounded number of idle jobs, oldest evicted first, so memory stays bounded.
+A job ends in exactly one terminal state (``done``, ``failed`` or ``cancelled``); ``finished``
+is set then, so any number of waiters (``retrieve``, ``submit``) see the same outcome. The store
+keeps a bounded number of idle jobs, oldest evicted first, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ class JobState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({JobState.DONE, JobState.FAILED})
+TERMINAL = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
 
 @dataclass(eq=False)

@@ -28,7 +28,7 @@ from qconductor.adapters.base import InstrumentAdapter
 from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.daemon.config import DaemonConfig
-from qconductor.daemon.jobs import Job, JobState, JobStore
+from qconductor.daemon.jobs import TERMINAL, Job, JobState, JobStore
 from qconductor.daemon.oscillators import apply_lo_settings, lo_health
 from qconductor.protocol.compiled import CompiledJob
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
@@ -36,6 +36,7 @@ from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
 from qconductor.protocol.messages import (
     PROTOCOL_VERSION,
     ArmArgs,
+    CancelArgs,
     CompileArgs,
     Request,
     RetrieveArgs,
@@ -108,6 +109,8 @@ class Service:
                 return await self.submit(request)
             case StatusArgs():
                 return await self.status()
+            case CancelArgs():
+                return await self.cancel(request.job_id)
 
     # --- compile ---------------------------------------------------------------------------
     async def compile(self, args: CompileArgs) -> dict[str, Any]:
@@ -180,6 +183,8 @@ class Service:
         try:
             for adapter in adapters.values():
                 await adapter.wait_done(timeout)
+            if job.state in TERMINAL:  # cancelled while it ran: nothing to retrieve
+                return
             phase = "retrieve"
             data: dict[int, Any] = {}
             for adapter in adapters.values():
@@ -191,10 +196,33 @@ class Service:
             log.exception("internal error", job_id=job.id)
             await self._finish_failed(job, phase, _internal(exc))
             return
+        if job.state in TERMINAL:  # cancelled while it ran: the hardware is already stopped
+            return
         job.acquisitions = data
         self._release(job)
         job.advance(JobState.DONE)
         log.info("done", job_id=job.id, seconds=_elapsed(job))
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job at any stage before it ends: an armed or running job's sequencers are
+        stopped (shielded from cancellation) and its clusters released for the next job."""
+        job = self.jobs.get(job_id)
+        if job.state in TERMINAL:
+            raise QconductorError(
+                ErrorCode.JOB_STATE,
+                f"job {job.id} already ended ({job.state}); nothing to cancel",
+                "args.job_id",
+            )
+        if job.state in (JobState.ARMED, JobState.RUNNING):
+            with anyio.CancelScope(shield=True):
+                for name in job.clusters:
+                    adapter = self.adapters.get(name)
+                    if adapter is not None and self.leases[name].owner == job.id:
+                        await _safe(adapter.stop)
+        self._release(job)
+        job.advance(JobState.CANCELLED)
+        log.info("cancelled", job_id=job.id)
+        return _job_summary(job)
 
     async def retrieve(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         job = self.jobs.get(job_id)
@@ -384,6 +412,10 @@ def _job_summary(job: Job) -> dict[str, Any]:
 
 
 def _job_result(job: Job, timeout_s: float) -> dict[str, Any]:
+    if job.state == JobState.CANCELLED:
+        raise QconductorError(
+            ErrorCode.JOB_CANCELLED, f"job {job.id} was cancelled; it has no results", "args.job_id"
+        )
     if job.state == JobState.FAILED:
         assert job.error is not None
         raise QconductorError(

@@ -40,6 +40,7 @@ from qconductor.protocol.compiled import AcquisitionKind, AcquisitionSpec, Compi
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.messages import (
     ArmArgs,
+    CancelArgs,
     CompileArgs,
     RetrieveArgs,
     StartArgs,
@@ -206,6 +207,10 @@ class AsyncClient:
     async def status(self) -> dict[str, Any]:
         return await self.request(StatusArgs())
 
+    async def cancel(self, job_id: str) -> JobInfo:
+        """Cancel a job at any stage before it ends (a running job's hardware is stopped)."""
+        return JobInfo.from_reply(await self.request(CancelArgs(job_id=job_id)))
+
     # --- transport ---------------------------------------------------------------------------
     async def request(self, args: Any, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Send one request and return its result, or raise the daemon's error."""
@@ -292,6 +297,7 @@ class Client:
     retrieve = _blocking(AsyncClient.retrieve)
     submit = _blocking(AsyncClient.submit)
     status = _blocking(AsyncClient.status)
+    cancel = _blocking(AsyncClient.cancel)
     request = _blocking(AsyncClient.request)
 
     def close(self) -> None:

@@ -79,6 +79,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_JOB = "UNKNOWN_JOB"
     JOB_STATE = "JOB_STATE"  # the verb does not apply to the job's current state
     JOB_FAILED = "JOB_FAILED"
+    JOB_CANCELLED = "JOB_CANCELLED"  # the job was cancelled before it finished
     INSTRUMENT_ERROR = "INSTRUMENT_ERROR"  # the driver or the instrument refused or faulted
     INSTRUMENT_MISMATCH = "INSTRUMENT_MISMATCH"  # compiled for modules the cluster does not have
     UNKNOWN_CLUSTER = "UNKNOWN_CLUSTER"

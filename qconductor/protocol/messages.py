@@ -63,11 +63,16 @@ class StatusArgs(_Args):
     verb: Literal["status"] = "status"
 
 
+class CancelArgs(_Args):
+    verb: Literal["cancel"] = "cancel"
+    job_id: str
+
+
 Request = Annotated[
-    CompileArgs | ArmArgs | StartArgs | RetrieveArgs | SubmitArgs | StatusArgs,
+    CompileArgs | ArmArgs | StartArgs | RetrieveArgs | SubmitArgs | StatusArgs | CancelArgs,
     Field(discriminator="verb"),
 ]
-VERBS = ("compile", "arm", "start", "retrieve", "submit", "status")
+VERBS = ("compile", "arm", "start", "retrieve", "submit", "status", "cancel")
 _REQUEST = TypeAdapter(Request)
 
 

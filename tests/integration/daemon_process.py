@@ -19,9 +19,15 @@ DEFAULT_LAB = ROOT / "config" / "labs" / "default.toml"
 
 
 def write_config(
-    tmp: Path, *, hardware: Path = DEFAULT_HARDWARE, extra: str = "", mode: str = "dummy"
+    tmp: Path,
+    *,
+    hardware: Path = DEFAULT_HARDWARE,
+    extra: str = "",
+    mode: str = "dummy",
+    pacing: bool = False,
 ) -> Path:
     cluster = f'mode = "{mode}"' + (f'\nlab = "{DEFAULT_LAB}"' if mode == "simulated" else "")
+    cluster += "\npacing = true" if pacing else ""
     path = tmp / "qconductor.toml"
     path.write_text(
         f"""

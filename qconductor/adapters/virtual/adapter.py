@@ -41,6 +41,7 @@ class VirtualClusterAdapter:
         self._job: CompiledJob | None = None
         self._result: AcquisitionData | None = None
         self._running: asyncio.Future[AcquisitionData] | None = None
+        self._stopped = anyio.Event()
         self._started_at = 0.0
 
     async def open(self) -> None:
@@ -90,21 +91,25 @@ class VirtualClusterAdapter:
                 ErrorCode.JOB_STATE, f"cluster {self.name}: nothing armed to start"
             )
         self._started_at = time.monotonic()
+        self._stopped = anyio.Event()
         loop = asyncio.get_running_loop()
         self._running = loop.run_in_executor(
             None, lambda: simulate(job, self.name, self._lab, cache=self._cache)
         )
 
     async def wait_done(self, timeout_s: float) -> None:
-        running, job = self._running, self._job
+        running, job, stopped = self._running, self._job, self._stopped
         if running is None or job is None:
             return
         try:
             with anyio.fail_after(timeout_s):
-                self._result = await asyncio.shield(running)
-                if self._pacing:  # as long as the job would take on hardware
+                result = await asyncio.shield(running)
+                if self._pacing:  # as long as the job would take on hardware, unless stopped
                     elapsed = time.monotonic() - self._started_at
-                    await anyio.sleep(max(0.0, job.duration_ns * 1e-9 - elapsed))
+                    with anyio.move_on_after(max(0.0, job.duration_ns * 1e-9 - elapsed)):
+                        await stopped.wait()
+                if self._running is running:  # not stopped, and no later job started meanwhile
+                    self._result = result
         except TimeoutError:
             raise QconductorError(
                 ErrorCode.TIMEOUT,
@@ -118,7 +123,7 @@ class VirtualClusterAdapter:
                 ErrorCode.INTERNAL, f"the simulated lab failed: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
-            if running.done():
+            if running.done() and self._running is running:
                 self._running = None
 
     async def retrieve(self, job: CompiledJob) -> AcquisitionData:
@@ -133,6 +138,7 @@ class VirtualClusterAdapter:
         and its result dropped."""
         self._job = None
         self._running = None
+        self._stopped.set()
 
     async def close(self) -> None:
         self._job = None
