@@ -107,6 +107,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
             for lo in oscillators.values():
                 await lo.open()
             service = Service(config, hardware, adapters, tg, oscillators)
+            tg.start_soon(service.loop_lag.run)
             server = ControlServer(
                 context,
                 config.control.bind,

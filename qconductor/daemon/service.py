@@ -29,6 +29,7 @@ from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.jobs import TERMINAL, Job, JobState, JobStore
+from qconductor.daemon.looplag import LoopLag
 from qconductor.daemon.oscillators import apply_lo_settings, lo_health
 from qconductor.protocol.compiled import CompiledJob
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
@@ -92,6 +93,7 @@ class Service:
         self.leases = {name: ClusterLease() for name in adapters}
         self._tg = task_group
         self._started = time.monotonic()
+        self.loop_lag = LoopLag()
         self._hardware_loaded_at = time.time()
         self._reload_error: QconductorError | None = None
 
@@ -267,6 +269,7 @@ class Service:
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
             "uptime_s": time.monotonic() - self._started,
+            "event_loop_lag": self.loop_lag.report(),
             "jobs": self.jobs.counts(),
             "clusters": clusters,
             "local_oscillators": oscillators,
