@@ -196,7 +196,7 @@ class _LoSession:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.thread = DriverThread(name)
+        self.thread = DriverThread(name, kind="local oscillator")
         self.instrument: Any = None  # set and used on the driver thread only
 
     def create(self, config: LoConfig, qcodes_name: str, check: Sequence[str]) -> None:
@@ -414,38 +414,20 @@ class LocalOscillatorAdapter:
         path: str = "",
         timeout_s: float | None = None,
     ) -> T:
-        """Run ``fn(session)`` on the session's thread, translating driver exceptions there.
+        """Run ``fn(session)`` on the session's thread (which translates driver exceptions).
         Bound to the session current now: a call still queued after a close and reopen never
         reaches the new instrument."""
         session = self._open_session()
         path = path or f"local_oscillators[{self.name}]"
-
-        def guarded(s: _LoSession) -> T:  # on the driver thread
-            try:
-                return fn(s)
-            except QconductorError:
-                raise
-            except Exception as exc:
-                raise QconductorError(
-                    ErrorCode.INSTRUMENT_ERROR,
-                    f"local oscillator {self.name}: {what} failed: {describe_exception(exc)}",
-                    path,
-                ) from exc
-
         try:
             return await session.thread.call(
-                guarded,
+                fn,
                 session,
                 timeout_s=self.config.timeout_s if timeout_s is None else timeout_s,
                 what=what,
                 path=path,
             )
         except QconductorError as exc:
-            if exc.code != ErrorCode.TIMEOUT:
-                raise
-            self._cache.clear()  # whatever the hung call did is unknown
-            # The thread words its errors for clusters; say which LO instead.
-            rest = exc.message.removeprefix(f"cluster {session.thread.name}: ")
-            raise QconductorError(
-                ErrorCode.TIMEOUT, f"local oscillator {self.name}: {rest}", path, hint=exc.hint
-            ) from exc
+            if exc.code == ErrorCode.TIMEOUT:
+                self._cache.clear()  # whatever the hung call did is unknown
+            raise

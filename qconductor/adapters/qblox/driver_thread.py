@@ -64,14 +64,17 @@ def _consume(fut: asyncio.Future[Any]) -> None:
 class DriverThread:
     """A single worker thread that runs driver calls in order; awaited from the event loop."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, kind: str = "cluster") -> None:
+        """``kind`` names the instrument in messages and logs ("cluster", "local oscillator")."""
         self.name = name
+        self.kind = kind
         self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
         self._closed = False
         self._last_ok = True
         self._overdue: tuple[Future[Any], str] | None = None
-        self._log = structlog.get_logger(__name__).bind(cluster=name)
-        self._thread = threading.Thread(target=self._work, name=f"qblox-driver-{name}", daemon=True)
+        self._log = structlog.get_logger(__name__).bind(instrument=f"{kind} {name}")
+        thread_name = f"driver-{kind.replace(' ', '-')}-{name}"
+        self._thread = threading.Thread(target=self._work, name=thread_name, daemon=True)
         self._thread.start()
 
     # --- state ---------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ class DriverThread:
                     self._last_ok = False
                     raise QconductorError(
                         ErrorCode.INSTRUMENT_ERROR,
-                        f"cluster {self.name}: {label} failed: {describe_exception(exc)}",
+                        f"{self.kind} {self.name}: {label} failed: {describe_exception(exc)}",
                         path,
                     ) from exc
                 self._last_ok = True
@@ -139,7 +142,7 @@ class DriverThread:
         queued = f" (queued behind {ahead}, which is still running)" if ahead else ""
         raise QconductorError(
             ErrorCode.TIMEOUT,
-            f"cluster {self.name}: driver call {label} did not return within {timeout_s:g} s"
+            f"{self.kind} {self.name}: driver call {label} did not return within {timeout_s:g} s"
             f"{queued}",
             path,
             hint="the driver thread stays busy until the call returns; later calls queue behind",
@@ -173,7 +176,7 @@ class DriverThread:
         if self._closed:
             raise QconductorError(
                 ErrorCode.INSTRUMENT_ERROR,
-                f"cluster {self.name}: {label} refused: the adapter is closed",
+                f"{self.kind} {self.name}: {label} refused: the adapter is closed",
                 path,
             )
         fut: Future[Any] = Future()
