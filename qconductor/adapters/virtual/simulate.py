@@ -49,16 +49,16 @@ class _Repetition:
     bin_steps: dict[int, int]  # position in ``events`` -> bin advance per repetition
 
 
-def one_repetition(trace: SequencerTrace, repetitions: int) -> _Repetition:
-    items = trace.items
-    for k, item in enumerate(items):
+def one_repetition(trace: SequencerTrace) -> _Repetition:
+    events: list[Event] = []
+    for item in trace.items:
         if isinstance(item, Repeat):
-            body = [e for e in item.body if isinstance(e, Event)]
-            start = len([e for e in items[:k] if isinstance(e, Event)]) - len(body)
-            head = [e for e in items[:k] if isinstance(e, Event)][start:]
+            # the first iteration is recorded just before its Repeat, as plain events
+            first = events[len(events) - sum(isinstance(e, Event) for e in item.body) :]
             steps = {i: s for i, s in enumerate(item.bin_steps) if s}
-            return _Repetition(head, item.count + 1, steps)
-    return _Repetition([e for e in items if isinstance(e, Event)], 1, {})
+            return _Repetition(first, item.count + 1, steps)
+        events.append(item)
+    return _Repetition(events, 1, {})
 
 
 def _lo_frequency(module: ModuleProgram, channels: Iterable[str]) -> float:
@@ -124,7 +124,7 @@ def simulate(
                 continue
             path = f"clusters[{cluster}].modules[{module.slot}].sequencers[{seq.index}]"
             trace = interpret_sequencer(seq, path)
-            rep = one_repetition(trace, job.repetitions)
+            rep = one_repetition(trace)
             reps[(module.slot, seq.index)] = rep
             settings[(module.slot, seq.index)] = seq.settings
             los[(module.slot, seq.index)] = lo = _lo_frequency(module, seq.channels)
