@@ -17,8 +17,6 @@ operations are applied to them:
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -26,31 +24,17 @@ import pytest
 from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.adapters.qblox.q1asm import validate_program
 from qconductor.protocol.compiled import CompiledJob
-from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardware_config
 from qconductor.protocol.schedule import DragPulse, GaussPulse, Schedule, SquarePulse
 from tests.oracle.compiled import expected_iq, run_compiled
 from tests.oracle.q1sim import FULL_SCALE_V, ModuleRun
+from tests.unit.compiler.rf_cases import baseband
 
 ATOL_FRACTION = 4 / 32768
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def config(modules: dict[int, ModuleType], graph: list[Any], **options: Any) -> HardwareConfig:
-    return load_hardware_config(
-        {
-            "version": "0.2",
-            "hardware_description": {
-                "cluster0": {
-                    "instrument_type": "Cluster",
-                    "ref": "internal",
-                    "modules": {str(k): {"instrument_type": v} for k, v in modules.items()},
-                }
-            },
-            "hardware_options": options,
-            "connectivity": {"graph": graph},
-        }
-    )
+config = baseband  # one cluster of the given modules and edges (shared with the unit tests)
 
 
 def run(job: CompiledJob, slot: int) -> ModuleRun:
