@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
 from qconductor.protocol.errors import Diagnostic
 from qconductor.protocol.hardware.channels import ModuleType
 from qconductor.protocol.lo import LoSetting
+from qconductor.protocol.sweeps import FixedPointSweep, Linspace
 
 __all__ = [
     "COMPILED_FORMAT_VERSION",
@@ -153,6 +156,21 @@ AcquisitionKind = Literal[
 ]
 
 
+class SweepAxis(_Closed):
+    """One loop around an acquisition: its number of points and the values of its sweep
+    variables at each point, as played (``played``: the register steps of the variable's first
+    use, see :mod:`qconductor.protocol.sweeps`) or, for a variable nothing uses, as requested."""
+
+    count: int
+    played: dict[str, FixedPointSweep] = Field(default_factory=dict)
+    requested: dict[str, Linspace] = Field(default_factory=dict)
+
+    def values(self) -> dict[str, npt.NDArray[np.float64]]:
+        out = {name: domain.values() for name, domain in self.requested.items()}
+        out.update({name: sweep.values() for name, sweep in self.played.items()})
+        return out
+
+
 class AcquisitionSpec(_Closed):
     """Where one acquisition channel's data lives on the hardware, and how to read it back.
 
@@ -175,6 +193,23 @@ class AcquisitionSpec(_Closed):
     port: str
     clock: str
     coords: dict[int, dict[str, float | int | str]] = Field(default_factory=dict)
+    sweeps: list[SweepAxis] = Field(
+        default_factory=list, description="the loops the bins follow, outermost first"
+    )
+
+    def sweep_coords(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Every sweep variable's value at every bin of one repetition (outer loops vary
+        slowest), empty for an acquisition outside loops."""
+        if not self.sweeps:
+            return {}
+        counts = [axis.count for axis in self.sweeps]
+        out: dict[str, npt.NDArray[np.float64]] = {}
+        for k, axis in enumerate(self.sweeps):
+            outer = int(np.prod(counts[:k]))
+            inner = int(np.prod(counts[k + 1 :]))
+            for name, values in axis.values().items():
+                out[name] = np.tile(np.repeat(values, inner), outer)
+        return out
 
     @property
     def hardware_bins(self) -> int:

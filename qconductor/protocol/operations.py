@@ -8,9 +8,20 @@ their clock: the NCO adds the carrier, so an envelope is what a mixer would see 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictInt,
+    TypeAdapter,
+    model_validator,
+)
+
+from qconductor.protocol.sweeps import FixedPointSweep, Linspace, Var, VarName
 
 Nanoseconds = Annotated[StrictInt, Field(ge=0, description="integer nanoseconds")]
 PositiveNanoseconds = Annotated[StrictInt, Field(gt=0, description="integer nanoseconds, > 0")]
@@ -22,6 +33,31 @@ Frequency = Annotated[float, Field(allow_inf_nan=False, description="Hz")]
 Port = Annotated[str, Field(min_length=1, pattern=r"^[^\s:]+:[^\s:]+$", description="element:port")]
 ClockName = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 Coordinate = float | int | str
+
+
+def _number_or_var(number: Any) -> Any:
+    """A validator for ``number | Var`` whose errors name the field itself (a plain union
+    would add a location per member)."""
+    numbers: TypeAdapter[float] = TypeAdapter(number)
+
+    def validate(value: Any) -> float | Var:
+        if isinstance(value, Var):
+            return value
+        if isinstance(value, dict):
+            return Var.model_validate(value)
+        return numbers.validate_python(value)
+
+    return PlainValidator(validate, json_schema_input_type=number | Var)
+
+
+def _dump_number_or_var(value: float | Var) -> float | dict[str, str]:
+    return {"var": value.var} if isinstance(value, Var) else value
+
+
+_NUMBER_OR_VAR = PlainSerializer(_dump_number_or_var)
+SweptAmplitude = Annotated[float | Var, _number_or_var(Amplitude), _NUMBER_OR_VAR]
+SweptPhase = Annotated[float | Var, _number_or_var(Phase), _NUMBER_OR_VAR]
+SweptFrequency = Annotated[float | Var, _number_or_var(Frequency), _NUMBER_OR_VAR]
 BinMode = Literal["average", "append"]
 MAX_NUMERICAL_SAMPLES = 16384
 
@@ -35,7 +71,7 @@ class _Pulse(_Closed):
     port: Port
     clock: ClockName
     duration: PositiveNanoseconds
-    amplitude: Amplitude
+    amplitude: SweptAmplitude
     phase: Phase = 0.0
 
 
@@ -102,7 +138,7 @@ class NumericalPulse(_Closed):
     duration: PositiveNanoseconds
     samples_i: Annotated[list[Amplitude], Field(min_length=1, max_length=MAX_NUMERICAL_SAMPLES)]
     samples_q: Annotated[list[Amplitude], Field(max_length=MAX_NUMERICAL_SAMPLES)] | None = None
-    amplitude: Amplitude = 1.0
+    amplitude: SweptAmplitude = 1.0
     phase: Phase = 0.0
 
     @model_validator(mode="after")
@@ -158,7 +194,7 @@ class SetClockFrequency(_Closed):
     kind: Literal["set_clock_frequency"] = "set_clock_frequency"
     port: Port
     clock: ClockName
-    frequency: Frequency
+    frequency: SweptFrequency
     duration: Nanoseconds = 0
 
 
@@ -168,7 +204,7 @@ class ShiftClockPhase(_Closed):
     kind: Literal["shift_clock_phase"] = "shift_clock_phase"
     port: Port
     clock: ClockName
-    phase_shift: Phase
+    phase_shift: SweptPhase
     duration: Nanoseconds = 0
 
 
@@ -255,6 +291,76 @@ class TriggerCount(_Acquisition):
     kind: Literal["trigger_count"] = "trigger_count"
 
 
+class Delay(_Closed):
+    """A wait as long as a sweep variable (ns), inside a loop's body: the body stretches there.
+
+    Nominally the delay lasts 0 ns: every operation of the body that starts at or after it (on
+    any port) moves later by the variable's current value, so ``x, Delay(tau), measure`` added
+    one after the other measures ``tau`` after ``x``. The variable must be one of the innermost
+    enclosing loop's, and every value at least 4 ns once rounded to whole nanoseconds."""
+
+    kind: Literal["delay"] = "delay"
+    length: Var
+
+    @property
+    def duration(self) -> int:
+        return 0
+
+
+class Loop(_Closed):
+    """Play ``body`` again and again: ``count`` times, or once per point of its ``sweeps``.
+
+    The sweeps (at least one, or a ``count``) are stepped together, so all must have the same
+    number of points. Operations of the body refer to a sweep variable with ``Var(var=name)``
+    (amplitudes, NCO frequency, phase shifts, delays), also those of nested loops. Body times are
+    relative to the start of each iteration; an iteration lasts as long as its body plus its
+    delays, and nothing else in the schedule may run while the loop does."""
+
+    kind: Literal["loop"] = "loop"
+    count: Annotated[StrictInt, Field(ge=1, le=1 << 24)] | None = None
+    sweeps: dict[VarName, Linspace] = Field(default_factory=dict)
+    body: list[TimedOperation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _points(self) -> Self:
+        nums = {d.num for d in self.sweeps.values()}
+        if self.count is not None:
+            nums.add(self.count)
+        if not nums:
+            raise ValueError("a loop needs a count or at least one sweep")
+        if len(nums) > 1:
+            raise ValueError(
+                f"the loop's count and sweeps disagree on the number of points ({sorted(nums)})"
+            )
+        return self
+
+    @property
+    def iterations(self) -> int:
+        if self.count is not None:
+            return self.count
+        return next(iter(self.sweeps.values())).num
+
+    @property
+    def body_duration(self) -> int:
+        """One iteration without its delays: the end of the body's last operation."""
+        return max((t.start + t.op.duration for t in self.body), default=0)
+
+    @property
+    def duration(self) -> int:
+        """The whole loop, every delay at its played (rounded) length included."""
+        total = self.iterations * self.body_duration
+        for timed in self.body:
+            op = timed.op
+            if isinstance(op, Delay) and op.length.var in self.sweeps:
+                total += delay_total(self.sweeps[op.length.var])
+        return total
+
+
+def delay_total(domain: Linspace) -> int:
+    """The sum of a delay's played lengths (whole ns) over the domain's points."""
+    return int(FixedPointSweep.of(domain, 1.0).units().sum())
+
+
 Pulse = (
     SquarePulse
     | RampPulse
@@ -270,9 +376,24 @@ Acquisition = (
     SSBIntegrationComplex | WeightedIntegration | ThresholdedAcquisition | Trace | TriggerCount
 )
 Operation = Annotated[
-    Pulse | VoltageOffset | MarkerPulse | NcoOperation | Idle | Acquisition,
+    Pulse | VoltageOffset | MarkerPulse | NcoOperation | Idle | Acquisition | Delay | Loop,
     Field(discriminator="kind"),
 ]
+
+
+class TimedOperation(_Closed):
+    """An operation and its start time: within one repetition, or within one iteration of the
+    loop whose body holds it."""
+
+    start: Nanoseconds
+    op: Operation
+
+    @property
+    def end(self) -> int:
+        return self.start + self.op.duration
+
+
+Loop.model_rebuild()
 PULSE_TYPES = (
     SquarePulse,
     RampPulse,
@@ -301,5 +422,7 @@ OPERATION_KINDS = frozenset(
         ShiftClockPhase,
         ResetClockPhase,
         Idle,
+        Delay,
+        Loop,
     )
 )

@@ -19,6 +19,8 @@ the operation's path (``operations[3].op.clock``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -29,11 +31,12 @@ from qconductor.protocol.operations import (
     Acquisition,
     ChirpPulse,
     ClockName,
+    Delay,
     DragPulse,
     GaussPulse,
     Idle,
+    Loop,
     MarkerPulse,
-    Nanoseconds,
     NcoOperation,
     NumericalPulse,
     Operation,
@@ -47,20 +50,26 @@ from qconductor.protocol.operations import (
     SSBIntegrationComplex,
     StaircasePulse,
     ThresholdedAcquisition,
+    TimedOperation,
     Trace,
     TriggerCount,
     VoltageOffset,
     WeightedIntegration,
 )
+from qconductor.protocol.sweeps import Linspace, Var, linspace
 
 __all__ = [
     "ACQUISITION_TYPES",
     "PULSE_TYPES",
     "Acquisition",
     "ChirpPulse",
+    "Delay",
     "DragPulse",
     "GaussPulse",
     "Idle",
+    "Linspace",
+    "Loop",
+    "LoopBuilder",
     "MarkerPulse",
     "NcoOperation",
     "NumericalPulse",
@@ -80,24 +89,15 @@ __all__ = [
     "TimedOperation",
     "Trace",
     "TriggerCount",
+    "Var",
     "VoltageOffset",
     "WeightedIntegration",
+    "linspace",
 ]
 
 
 class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TimedOperation(_Closed):
-    """An operation and its absolute start time within one repetition."""
-
-    start: Nanoseconds
-    op: Operation
-
-    @property
-    def end(self) -> int:
-        return self.start + self.op.duration
 
 
 class OpRef(_Closed):
@@ -106,6 +106,81 @@ class OpRef(_Closed):
     index: int
     start: int
     end: int
+
+
+Placement = Literal["start", "end"]
+
+
+def _place(
+    operations: list[TimedOperation],
+    op: Operation,
+    at: int | None,
+    ref: OpRef | None,
+    ref_pt: Placement,
+    delay: int,
+) -> OpRef:
+    if at is not None:
+        if ref is not None or delay:
+            raise ValueError("give either at= or ref=/delay=, not both")
+        start = at
+    else:
+        anchor = ref
+        if anchor is None and operations:
+            last = operations[-1]
+            anchor = OpRef(index=len(operations) - 1, start=last.start, end=last.end)
+        base = 0 if anchor is None else (anchor.end if ref_pt == "end" else anchor.start)
+        start = base + delay
+    timed = TimedOperation(start=start, op=op)
+    operations.append(timed)
+    return OpRef(index=len(operations) - 1, start=timed.start, end=timed.end)
+
+
+class LoopBuilder:
+    """The body of a loop being built by :meth:`Schedule.loop`: ``add`` places operations
+    relative to the start of an iteration, ``loop`` nests another loop, ``var`` refers to a
+    sweep variable (of this loop or an enclosing one)."""
+
+    def __init__(self, count: int | None, sweeps: dict[str, Linspace]) -> None:
+        self.count = count
+        self.sweeps = sweeps
+        self.operations: list[TimedOperation] = []
+
+    def var(self, name: str) -> Var:
+        return Var(var=name)
+
+    def __getitem__(self, name: str) -> Var:
+        return Var(var=name)
+
+    def add(
+        self,
+        op: Operation,
+        at: int | None = None,
+        *,
+        ref: OpRef | None = None,
+        ref_pt: Placement = "end",
+        delay: int = 0,
+    ) -> OpRef:
+        """Like :meth:`Schedule.add`, in the loop's body."""
+        return _place(self.operations, op, at, ref, ref_pt, delay)
+
+    @contextmanager
+    def loop(
+        self,
+        count: int | None = None,
+        *,
+        at: int | None = None,
+        ref: OpRef | None = None,
+        ref_pt: Placement = "end",
+        delay: int = 0,
+        **sweeps: Linspace,
+    ) -> Iterator[LoopBuilder]:
+        """A loop nested in this one (see :meth:`Schedule.loop`)."""
+        inner = LoopBuilder(count, sweeps)
+        yield inner
+        _place(self.operations, inner.build(), at, ref, ref_pt, delay)
+
+    def build(self) -> Loop:
+        return Loop(count=self.count, sweeps=self.sweeps, body=self.operations)
 
 
 class Schedule(BaseModel):
@@ -139,7 +214,7 @@ class Schedule(BaseModel):
         at: int | None = None,
         *,
         ref: OpRef | None = None,
-        ref_pt: Literal["start", "end"] = "end",
+        ref_pt: Placement = "end",
         delay: int = 0,
     ) -> OpRef:
         """Add ``op`` and return a reference to it.
@@ -148,23 +223,31 @@ class Schedule(BaseModel):
         ``delay`` ns after the ``ref_pt`` ("end" or "start") of ``ref``, by default the
         operation added last (a schedule's first operation then starts at ``delay``).
         """
-        if at is not None:
-            if ref is not None or delay:
-                raise ValueError("give either at= or ref=/delay=, not both")
-            start = at
-        else:
-            anchor = ref if ref is not None else self._last_ref()
-            base = 0 if anchor is None else (anchor.end if ref_pt == "end" else anchor.start)
-            start = base + delay
-        timed = TimedOperation(start=start, op=op)
-        self.operations.append(timed)
-        return OpRef(index=len(self.operations) - 1, start=timed.start, end=timed.end)
+        return _place(self.operations, op, at, ref, ref_pt, delay)
 
-    def _last_ref(self) -> OpRef | None:
-        if not self.operations:
-            return None
-        last = self.operations[-1]
-        return OpRef(index=len(self.operations) - 1, start=last.start, end=last.end)
+    @contextmanager
+    def loop(
+        self,
+        count: int | None = None,
+        *,
+        at: int | None = None,
+        ref: OpRef | None = None,
+        ref_pt: Placement = "end",
+        delay: int = 0,
+        **sweeps: Linspace,
+    ) -> Iterator[LoopBuilder]:
+        """Build a real-time loop: ``count`` iterations, or one per point of the sweeps::
+
+            with sched.loop(amp=linspace(0.0, 1.0, 101)) as body:
+                body.add(DragPulse(..., amplitude=body["amp"]))
+                body.add(SquarePulse(...), delay=20)
+                body.add(SSBIntegrationComplex(...), ref_pt="start", delay=100)
+
+        The loop is added (placed like :meth:`add`) when the ``with`` block ends; the sweeps'
+        values come back with the results as coordinates."""
+        builder = LoopBuilder(count, sweeps)
+        yield builder
+        _place(self.operations, builder.build(), at, ref, ref_pt, delay)
 
     @property
     def duration(self) -> int:

@@ -27,6 +27,7 @@ from qconductor.protocol.schedule import (
     TimedOperation,
     VoltageOffset,
 )
+from qconductor.protocol.sweeps import Var
 from tests.oracle.q1sim import FULL_SCALE_V, ModuleRun, Route, SeqSpec, run_module
 from tests.oracle.q1sim import ModuleType as SimModuleType
 
@@ -84,14 +85,21 @@ def reference_envelope(pulse: Pulse) -> npt.NDArray[np.complex128]:
         return stairs
     if isinstance(pulse, RampPulse):
         t = np.arange(n) + 0.5
-        ramp: npt.NDArray[np.complex128] = (pulse.offset + pulse.amplitude * t / n) * np.exp(
-            1j * np.deg2rad(pulse.phase)
-        )
+        ramp: npt.NDArray[np.complex128] = (
+            pulse.offset + number(pulse.amplitude) * t / n
+        ) * np.exp(1j * np.deg2rad(pulse.phase))
         return ramp
     shaped: npt.NDArray[np.complex128] = (
-        pulse.amplitude * envelope(pulse) * np.exp(1j * np.deg2rad(pulse.phase))
+        number(pulse.amplitude) * envelope(pulse) * np.exp(1j * np.deg2rad(pulse.phase))
     )
     return shaped
+
+
+def number(value: float | Var) -> float:
+    """The reference works on unrolled schedules (see ``unroll``): no sweep variables."""
+    if isinstance(value, Var):
+        raise TypeError(f"unroll the schedule first: {value} is a sweep variable")
+    return value
 
 
 def _nco_phase(
@@ -116,9 +124,9 @@ def _nco_phase(
             break
         current = theta + 2 * np.pi * freq * (at - t_ref) * 1e-9
         if isinstance(op, SetClockFrequency):
-            theta, t_ref, freq = current, at, nco_freq + op.frequency - clock_freq
+            theta, t_ref, freq = current, at, nco_freq + number(op.frequency) - clock_freq
         elif isinstance(op, ShiftClockPhase):
-            theta, t_ref = current + np.deg2rad(op.phase_shift), at
+            theta, t_ref = current + np.deg2rad(number(op.phase_shift)), at
         else:
             theta, t_ref = 0.0, at
         cursor = at

@@ -80,6 +80,8 @@ def bin_for(ctx: SeqContext, index: int, op: Acquisition, channel: AcqChannel) -
     """The bin operand: the immediate, or (append) the channel's register, checking that
     appended acquisitions come in bin order."""
     ctx.has_acquisitions = True
+    if ctx.loop_stack or channel.loops is not None:
+        return _loop_bin(ctx, index, op, channel)
     if op.coords:
         channel.coords[op.bin_index] = dict(op.coords)
     if channel.register is None:
@@ -109,6 +111,55 @@ def bin_for(ctx: SeqContext, index: int, op: Acquisition, channel: AcqChannel) -
         )
         return None
     return channel.register if channel.register is not None else op.bin_index
+
+
+def _loop_bin(ctx: SeqContext, index: int, op: Acquisition, channel: AcqChannel) -> BinIndex | None:
+    """An acquisition in a loop: one bin per point of its loops (outermost first), counted by a
+    register that advances after every acquisition. In ``average`` mode it restarts at 0 when
+    the outermost loop starts (every repetition); in ``append`` mode it runs on through the
+    repetitions. Such a channel has this one acquisition operation."""
+    if channel.first_op != index or not ctx.loop_stack:
+        ctx.diag.error(
+            ErrorCode.SCHEDULE_INVALID,
+            f"acquisition channel {op.acq_channel} is acquired in a loop (operations"
+            f"[{channel.first_op}] or this one) and elsewhere; a channel acquired in a loop has "
+            "one acquisition operation, whose bins follow the loop",
+            op_path(index, "acq_channel"),
+            hint="give every acquisition in a loop its own acquisition channel",
+        )
+        return None
+    if op.bin_index != 0 or op.kind == "trace":
+        ctx.diag.error(
+            ErrorCode.SCHEDULE_INVALID if op.bin_index else ErrorCode.UNSUPPORTED_OPERATION,
+            f"bin_index is {op.bin_index}: in a loop the bin follows the loop's point"
+            if op.bin_index
+            else "a trace is acquired once per repetition, not per point of a loop",
+            op_path(index, "bin_index" if op.bin_index else "kind"),
+            hint="use bin_index 0" if op.bin_index else "acquire the trace outside the loop",
+        )
+        return None
+    points = 1
+    for frame in ctx.loop_stack:
+        points *= frame.segment.count
+    total = points * (ctx.repetitions if op.bin_mode == "append" else 1)
+    if total > MAX_BINS:
+        ctx.diag.error(
+            ErrorCode.ACQUISITION_LIMIT_EXCEEDED,
+            f"channel {op.acq_channel} needs {total} bins on {ctx.name} ({points} points"
+            + (f" x {ctx.repetitions} repetitions" if op.bin_mode == "append" else "")
+            + f"); a sequencer holds {MAX_BINS}",
+            op_path(index, "acq_channel"),
+            hint="fewer points, or average mode",
+        )
+        return None
+    if op.coords:
+        channel.coords[0] = dict(op.coords)
+    channel.loops = [frame.segment for frame in ctx.loop_stack]
+    channel.num_bins = points
+    if channel.register is None:  # average mode: restart with every repetition
+        channel.register = ctx.register()
+        ctx.loop_stack[0].setup.append(f"move 0, {channel.register}")
+    return channel.register
 
 
 def integration_length(ctx: SeqContext, index: int, length: int) -> bool:

@@ -18,6 +18,7 @@ delays every other port-clock. The timeline moves every event of the port-clock 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -41,7 +42,9 @@ from qconductor.protocol.hardware import (
 from qconductor.protocol.schedule import (
     ACQUISITION_TYPES,
     PULSE_TYPES,
+    Delay,
     Idle,
+    Loop,
     MarkerPulse,
     Schedule,
     TimedOperation,
@@ -51,6 +54,7 @@ from qconductor.protocol.schedule import (
 NEEDS_OUTPUT = (*PULSE_TYPES, VoltageOffset, MarkerPulse)
 _NEEDS_OUTPUT: frozenset[type[Any]] = frozenset(NEEDS_OUTPUT)  # set lookups: once per operation
 _ACQUISITIONS: frozenset[type[Any]] = frozenset(ACQUISITION_TYPES)
+_UNTIMED = (Idle, Delay, Loop)  # on no port: they occupy or stretch time (loops are flattened)
 
 
 @dataclass
@@ -97,17 +101,24 @@ class Allocated(NamedTuple):
     duration: int  # the schedule's duration (``Schedule.duration``), found on the way
 
 
-def allocate(schedule: Schedule, hardware: HardwareConfig, diag: Diagnostics) -> Allocated:
+def allocate(
+    schedule: Schedule,
+    hardware: HardwareConfig,
+    diag: Diagnostics,
+    ops: Sequence[tuple[int, TimedOperation]] | None = None,
+) -> Allocated:
+    """``ops``: (index, operation) to allocate, by default the schedule's (with loops: the
+    flattened operations, see :mod:`.loops`; the duration is then that of their segments)."""
     allocations: dict[tuple[str, str], Allocation] = {}
     rejected: set[tuple[str, str]] = set()
     next_index: dict[tuple[str, int], int] = {}
     duration = 0
-    for index, timed in enumerate(schedule.operations):
+    for index, timed in enumerate(schedule.operations) if ops is None else ops:
         op = timed.op
         start = timed.start
         if start + op.duration > duration:
             duration = start + op.duration
-        if isinstance(op, Idle):
+        if isinstance(op, _UNTIMED):
             continue
         kind = type(op)
         key = (op.port, op.clock)
@@ -161,7 +172,7 @@ def _new_allocation(
     diag: Diagnostics,
 ) -> Allocation | None:
     op = timed.op
-    assert op.kind != "idle"
+    assert not isinstance(op, _UNTIMED)
     is_marker = isinstance(op, MarkerPulse)
     if op.clock not in schedule.clocks and not is_marker:
         diag.error(

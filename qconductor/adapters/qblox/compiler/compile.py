@@ -14,13 +14,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import msgpack
+from pydantic import BaseModel
 
 from qconductor.adapters.qblox.compiler.acquisitions import check_scope_users
 from qconductor.adapters.qblox.compiler.assign import Allocation, allocate
 from qconductor.adapters.qblox.compiler.context import SeqContext
-from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
+from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, operation_paths
 from qconductor.adapters.qblox.compiler.emit import PREAMBLE_NS, emit_program
 from qconductor.adapters.qblox.compiler.ir import Block, Event, Loop
+from qconductor.adapters.qblox.compiler.loops import Flat, Segment, flatten
 from qconductor.adapters.qblox.compiler.lowering import nco_steps, phase_steps
 from qconductor.adapters.qblox.compiler.modules import module_parameters
 from qconductor.adapters.qblox.compiler.settings import (
@@ -29,7 +31,7 @@ from qconductor.adapters.qblox.compiler.settings import (
     off_settings,
     sequencer_settings,
 )
-from qconductor.adapters.qblox.compiler.timeline import build_events
+from qconductor.adapters.qblox.compiler.timeline import build_tree
 from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
 from qconductor.protocol.collector import collector_paused
 from qconductor.protocol.compiled import (
@@ -42,12 +44,14 @@ from qconductor.protocol.compiled import (
     ProgramStats,
     SequenceDict,
     SequencerProgram,
+    SweepAxis,
     WaveformEntry,
 )
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, port_clock_key
 from qconductor.protocol.lo import lo_settings
 from qconductor.protocol.schedule import Schedule
+from qconductor.protocol.sweeps import FixedPointSweep
 
 COMPILER_VERSION = "3"
 
@@ -74,16 +78,32 @@ def compile_schedule(schedule: Schedule, hardware: HardwareConfig) -> CompiledJo
 
 def _compile(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
     diag = Diagnostics()
-    allocations, duration = allocate(schedule, hardware, diag)
+    flat = flatten(schedule, diag)
+    with operation_paths(flat.paths):
+        diag.raise_if_errors()
+        return _compile_flat(schedule, hardware, flat, diag)
+
+
+def _compile_flat(
+    schedule: Schedule, hardware: HardwareConfig, flat: Flat, diag: Diagnostics
+) -> CompiledJob:
+    allocations, duration = allocate(schedule, hardware, diag, flat.ops if flat.has_loops else None)
+    if flat.has_loops:
+        duration = flat.duration
     diag.raise_if_errors()
 
+    played: dict[tuple[int, str], FixedPointSweep] = {}
     contexts: list[tuple[SeqContext, list[Event]]] = []
     for alloc in allocations.values():
         ctx = SeqContext(
-            alloc=alloc, diag=diag, repetitions=schedule.repetitions, options=alloc.options
+            alloc=alloc,
+            diag=diag,
+            repetitions=schedule.repetitions,
+            options=alloc.options,
+            played=played,
         )
         ctx.marker_base = alloc.switch_bits  # RF output switches, held while the program runs
-        contexts.append((ctx, build_events(ctx, alloc.ops)))
+        contexts.append((ctx, build_tree(ctx, flat, alloc.ops)))
     check_scope_users([ctx for ctx, _ in contexts], diag)
     diag.raise_if_errors()
     repetition = max([duration, *(ctx.events_end for ctx, _ in contexts)])
@@ -110,7 +130,7 @@ def _compile(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
         # the real period: the loop head's upd_param precedes schedule time 0
         repetition_duration_ns=PREAMBLE_NS + repetition,
         clusters=clusters,
-        acquisitions=_acquisitions(by_module, diag),
+        acquisitions=_acquisitions(by_module, played, diag),
         local_oscillators=oscillators,
         content_hash=content_hash(schedule, hardware),
         warnings=diag.warnings,
@@ -125,10 +145,20 @@ def content_hash(schedule: Schedule, hardware: HardwareConfig) -> str:
     ops = [(t.start, *t.op.__dict__.values()) for t in schedule.operations]
     h = hashlib.sha256(COMPILER_VERSION.encode())
     h.update(
-        msgpack.packb([schedule.name, schedule.repetitions, sorted(schedule.clocks.items()), ops])
+        msgpack.packb(
+            [schedule.name, schedule.repetitions, sorted(schedule.clocks.items()), ops],
+            default=_dump_model,
+        )
     )
     h.update(_hardware_digest(hardware))
     return h.hexdigest()
+
+
+def _dump_model(value: object) -> object:
+    """msgpack's fallback: the models inside operations (loops, sweeps, variables)."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    raise TypeError(f"cannot digest {type(value).__name__}")
 
 
 _HARDWARE_DIGESTS: dict[int, tuple[HardwareConfig, bytes]] = {}
@@ -212,7 +242,7 @@ def _sequencer_program(
         weights=_entries(ctx.weights),
         acquisitions={
             str(ch): AcquisitionEntry(
-                num_bins=c.num_bins * (schedule.repetitions if c.register else 1),
+                num_bins=c.num_bins * (schedule.repetitions if c.bin_mode == "append" else 1),
                 index=c.acq_index,
             )
             for ch, c in ctx.acq_channels.items()
@@ -284,8 +314,26 @@ def _clusters(
     return out
 
 
+def _sweep_axes(
+    loops: list[Segment] | None, played: dict[tuple[int, str], FixedPointSweep]
+) -> list[SweepAxis]:
+    axes = []
+    for seg in loops or ():
+        axis = SweepAxis(count=seg.count)
+        for name, domain in seg.sweeps.items():
+            sweep = played.get((seg.id, name))
+            if sweep is None:
+                axis.requested[name] = domain
+            else:
+                axis.played[name] = sweep
+        axes.append(axis)
+    return axes
+
+
 def _acquisitions(
-    by_module: dict[tuple[str, int], list[_Compiled]], diag: Diagnostics
+    by_module: dict[tuple[str, int], list[_Compiled]],
+    played: dict[tuple[int, str], FixedPointSweep],
+    diag: Diagnostics,
 ) -> list[AcquisitionSpec]:
     specs: dict[int, AcquisitionSpec] = {}
     for items in by_module.values():
@@ -318,6 +366,7 @@ def _acquisitions(
                     integration_length=c.ctx.integration_length or 0,
                     port=c.alloc.port,
                     clock=c.alloc.clock,
+                    sweeps=_sweep_axes(use.loops, played),
                 )
     diag.raise_if_errors()
     return [specs[k] for k in sorted(specs)]

@@ -6,14 +6,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from qconductor.adapters.qblox.compiler.assign import Allocation
-from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
+from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
 from qconductor.adapters.qblox.compiler.ir import Register
+from qconductor.adapters.qblox.compiler.loops import Segment
 from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
 from qconductor.protocol.compiled import AcquisitionKind
+from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.hardware import PortClockOptions
 from qconductor.protocol.operations import BinMode, Coordinate
+from qconductor.protocol.sweeps import FRACTION_ONE, FixedPointSweep
 
-MAX_REGISTERS = 64
+MAX_REGISTERS = 63  # R63 is the long-wait loop's (see .emit)
+MASK32 = 0xFFFF_FFFF
+
+
+class OutOfRegisters(Exception):
+    """More registers than a sequencer has (the caller reports it with the operation)."""
+
+
+@dataclass
+class LoopFrame:
+    """A real-time loop being lowered on one sequencer: its counter and the instructions that
+    set up and advance its sweep registers."""
+
+    segment: Segment
+    counter: Register
+    setup: list[str] = field(default_factory=list)
+    step: list[tuple[str, str | None]] = field(default_factory=list)
+    registers: dict[tuple[str, float, float, int | None], Register] = field(default_factory=dict)
 
 
 @dataclass
@@ -30,6 +50,7 @@ class AcqChannel:
     per_repetition: int = 0  # append mode: acquisitions per repetition
     coords: dict[int, dict[str, Coordinate]] = field(default_factory=dict)
     summed: bool = False  # weighted integration: paths added
+    loops: list[Segment] | None = None  # acquired in these loops (outermost first): bin = point
 
 
 @dataclass
@@ -59,7 +80,13 @@ class SeqContext:
     uses_scope: bool = False
     has_pulses: bool = False
     has_acquisitions: bool = False
+    loop_stack: list[LoopFrame] = field(default_factory=list)  # the loops being lowered
+    # the first register sweep of each (loop segment, variable), shared by the whole job: the
+    # values reported with the results
+    played: dict[tuple[int, str], FixedPointSweep] = field(default_factory=dict)
     _next_register: int = 1  # R0 counts repetitions
+    _labels: int = 0
+    _zero: Register | None = None
 
     @property
     def name(self) -> str:
@@ -67,10 +94,82 @@ class SeqContext:
 
     def register(self) -> Register:
         if self._next_register >= MAX_REGISTERS:
-            raise RuntimeError("out of registers")  # 63 append channels: cannot happen (32 max)
+            raise OutOfRegisters(self.name)
         reg = Register(self._next_register)
         self._next_register += 1
         return reg
+
+    def zero_register(self) -> Register:
+        """A register holding 0 (for an all-register operand list that needs a zero)."""
+        if self._zero is None:
+            self._zero = self.register()
+            self.setup.append(f"move 0, {self._zero}")
+        return self._zero
+
+    def label(self, prefix: str) -> str:
+        self._labels += 1
+        return f"{prefix}{self._labels}"
+
+    def frame_of(self, var: str) -> LoopFrame | None:
+        """The innermost loop being lowered that sweeps ``var``."""
+        for frame in reversed(self.loop_stack):
+            if var in frame.segment.sweeps:
+                return frame
+        return None
+
+    def swept(
+        self,
+        var: str,
+        scale: float,
+        offset: float = 0.0,
+        modulo: int | None = None,
+        *,
+        index: int = -1,
+        attr: str = "",
+    ) -> tuple[Register, FixedPointSweep] | None:
+        """The register holding ``offset + scale * var`` (rounded, in hardware units) at the
+        current point of ``var``'s loop; created on first use, with the instructions that
+        initialise it when the loop starts and advance it after every iteration (see
+        :mod:`qconductor.protocol.sweeps`). ``modulo``: the register wraps there (phases)."""
+        frame = self.frame_of(var)
+        if frame is None:  # .loops reports it inside loops; outside them, here
+            self.diag.error(
+                ErrorCode.SCHEDULE_INVALID,
+                f"{attr} refers to sweep variable {var!r}, which no enclosing loop sweeps",
+                op_path(index, attr),
+                hint="sweep it in a loop around this operation",
+            )
+            return None
+        sweep = FixedPointSweep.of(frame.segment.sweeps[var], scale, offset)
+        key = (var, scale, offset, modulo)
+        reg = frame.registers.get(key)
+        if reg is not None:
+            return reg, sweep
+        self.played.setdefault((frame.segment.id, var), sweep)
+        wrap = modulo if modulo is not None else 1 << 32
+        reg = frame.registers[key] = self.register()
+        frame.setup.append(f"move {sweep.q0 % wrap}, {reg}")
+        # the same instructions whatever the step, so the program's size never depends on
+        # the number of points (a whole step adds 0 fraction and never carries)
+        frac = self.register()
+        frame.setup.append(f"move {sweep.e0}, {frac}")
+        skip = self.label("carry")
+        frame.step += [
+            (f"add {reg}, {sweep.d_int % wrap}, {reg}", None),
+            (f"add {frac}, {sweep.d_frac}, {frac}", None),
+            (f"jlt {frac}, {FRACTION_ONE}, @{skip}", None),
+            (f"sub {frac}, {FRACTION_ONE}, {frac}", None),
+            (f"add {reg}, 1, {reg}", None),
+            ("nop", skip),
+        ]
+        if modulo is not None:
+            skip = self.label("wrap")
+            frame.step += [
+                (f"jlt {reg}, {modulo}, @{skip}", None),
+                (f"sub {reg}, {modulo}, {reg}", None),
+                ("nop", skip),
+            ]
+        return reg, sweep
 
     def require_setting(self, name: str, value: float | int | bool | str, op_index: int) -> bool:
         """Record a sequencer-wide setting; False (and the caller reports) when an earlier

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
 
+# the path of every flat operation index while a schedule with loops compiles (see .loops)
+_PATHS: ContextVar[list[str] | None] = ContextVar("qconductor_op_paths", default=None)
+
 
 def op_path(index: int, attr: str | None = None) -> str:
-    """The path of schedule operation ``index`` (and one of its fields)."""
-    base = f"operations[{index}]"
+    """The path of schedule operation ``index`` (and one of its fields); in a schedule with
+    loops, ``index`` is the flat index and the path goes through the loop bodies."""
+    paths = _PATHS.get()
+    base = paths[index] if paths is not None else f"operations[{index}]"
     return f"{base}.op.{attr}" if attr else base
+
+
+@contextmanager
+def operation_paths(paths: list[str] | None) -> Iterator[None]:
+    """Resolve flat operation indices through ``paths`` meanwhile."""
+    token = _PATHS.set(paths)
+    try:
+        yield
+    finally:
+        _PATHS.reset(token)
 
 
 @dataclass

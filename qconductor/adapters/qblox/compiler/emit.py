@@ -17,8 +17,10 @@ from qconductor.adapters.qblox.compiler.ir import (
     Block,
     Event,
     Loop,
+    Nested,
     Play,
     Register,
+    VarWait,
 )
 
 MIN_DURATION = 4
@@ -62,8 +64,12 @@ class _Writer:
         self.lines: list[str] = []  # one instruction each
         self._written: frozenset[str] | set[str] = _NOTHING
         self._wait_loops = 0
+        self.pending: str | None = None  # the label of the next instruction
+        self.delays = 0
 
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
+        if self.pending is not None:
+            label, self.pending = self.pending, None
         if not self._written and label is None and writes is None:  # the common case
             self.lines.append(_INDENT + text)
             return
@@ -120,7 +126,8 @@ def emit_program(loop: Loop, *, sync: bool = True) -> tuple[str, int]:
     w.op(head[0], label=loop.label)
     for line in head[1:]:
         w.op(line)
-    _emit_block(w, loop.body)
+    _emit_block(w, loop.body, PREAMBLE_NS)
+    _emit_step(w, loop)
     w.op(f"loop {LOOP_REGISTER}, @{loop.label}")
     if loop.teardown:
         for line in loop.teardown:
@@ -136,15 +143,57 @@ def _written_register(line: str) -> str | None:
     return found[-1] if found else None
 
 
-def _emit_block(w: _Writer, block: Block) -> None:
+def _emit_block(w: _Writer, block: Block, preamble: int | None = None) -> None:
+    """The block's events, each real-time instruction lasting until the next event. The
+    repetition body starts with the ``upd_param`` that applies the loop head (``preamble``
+    ns); a nested loop's body starts with its first event, or a wait until it."""
     events = block.events
     first_time = events[0].time if events else block.duration
-    w.timed("upd_param", PREAMBLE_NS + first_time)
+    if preamble is not None:
+        w.timed("upd_param", preamble + first_time)
+    elif first_time:
+        w.timed("wait", first_time)
     gains: Play | None = None  # the last play: its gains are set
     next_times = [event.time for event in events[1:]]
     next_times.append(block.duration)  # (one too many when there are no events)
     for event, next_time in zip(events, next_times, strict=False):
         gains = _emit_event(w, event, next_time - event.time, gains)
+
+
+def _emit_nested(w: _Writer, nested: Nested) -> None:
+    """A real-time loop: (re)initialise its registers, then the body ``count`` times."""
+    loop = nested.loop
+    for line in loop.setup:
+        w.op(line, writes=_written_register(line))
+    w.op(f"move {loop.count}, {loop.counter}", writes=str(loop.counter))
+    w.pending = loop.label
+    _emit_block(w, loop.body)
+    _emit_step(w, loop)
+    w.op(f"loop {loop.counter}, @{loop.label}")
+
+
+def _emit_step(w: _Writer, loop: Loop) -> None:
+    for text, label in loop.step:
+        w.op(text, label, writes=_written_register(text) if text.startswith(_ALU) else None)
+
+
+_ALU = ("add", "sub", "move")
+
+
+def _emit_var_wait(w: _Writer, delay: VarWait) -> None:
+    """``wait R`` for a delay held in a register; beyond one wait's range, chunks of
+    :data:`LOOP_WAIT` ns paid out of a scratch copy, then the rest (always 4 ns or more)."""
+    if delay.scratch is None:
+        w.op(f"wait {delay.register}")
+        return
+    scratch, label = delay.scratch, f"delay{w.delays}"
+    w.delays += 1
+    w.op(f"move {delay.register}, {scratch}", writes=str(scratch))
+    w.op(f"jlt {scratch}, {MAX_WAIT + 1}, @{label}_end", label=f"{label}")
+    w.op(f"wait {LOOP_WAIT // 2}")
+    w.op(f"sub {scratch}, {LOOP_WAIT // 2}, {scratch}", writes=str(scratch))
+    w.op(f"jmp @{label}")
+    w.op(f"wait {scratch}", label=f"{label}_end")
 
 
 def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play | None:
@@ -170,6 +219,15 @@ def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play 
         w.timed(f"acquire_ttl {action.acq_index}, {action.bin}, {int(action.enable)},", gap)
         if not action.enable:
             _advance_bin(w, action.bin)
+    elif type(action) is Nested:
+        _emit_nested(w, action)
+        if gap > action.duration:
+            w.timed("wait", gap - action.duration)
+        return None  # the loop set gains of its own
+    elif type(action) is VarWait:
+        _emit_var_wait(w, action)
+        if gap:
+            w.timed("wait", gap)
     else:
         w.timed("upd_param", gap)
     return gains

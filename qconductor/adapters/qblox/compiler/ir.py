@@ -36,8 +36,8 @@ BinIndex = int | Register
 class Play(NamedTuple):
     wave_i: int
     wave_q: int
-    gain_i: int  # set_awg_gain immediates (int16), set only when they change
-    gain_q: int
+    gain_i: int | Register  # set_awg_gain operands (int16 immediates, or swept registers),
+    gain_q: int | Register  # set only when they change
 
 
 class Acquire(NamedTuple):
@@ -58,7 +58,23 @@ class AcquireTtl(NamedTuple):
     enable: bool
 
 
-Action = Play | Acquire | AcquireTtl
+class VarWait(NamedTuple):
+    """A delay as long as ``register`` (ns) at this instant; the timeline stretches here.
+    ``longest`` is its largest value: beyond one ``wait``, it is paid out in chunks."""
+
+    register: Register
+    longest: int
+    scratch: Register | None = None  # for the chunks
+
+
+class Nested(NamedTuple):
+    """A real-time loop starting at this instant and lasting ``duration`` ns in all."""
+
+    loop: Loop
+    duration: int
+
+
+Action = Play | Acquire | AcquireTtl | VarWait | Nested
 
 
 @dataclass(slots=True)
@@ -89,9 +105,11 @@ class Block:
 class Loop:
     """``body`` played ``count`` times back to back.
 
-    ``setup`` runs once before the loop (register initialisation), ``head`` at the start of
-    every iteration (phase reset, restoring the base NCO frequency and offsets), ``teardown``
-    once after it (offsets and markers back to zero, so nothing leaks into the next job)."""
+    ``setup`` runs each time the loop is entered (register initialisation), ``head`` at the
+    start of every iteration (phase reset, restoring the base NCO frequency and offsets),
+    ``step`` at the end of every iteration (sweep registers advance: (instruction, label)),
+    ``teardown`` once after it (offsets and markers back to zero, so nothing leaks into the
+    next job). ``counter`` counts the iterations down."""
 
     label: str
     count: int
@@ -99,3 +117,5 @@ class Loop:
     setup: list[str] = field(default_factory=list)
     head: list[str] = field(default_factory=lambda: ["reset_ph"])
     teardown: list[str] = field(default_factory=list)
+    step: list[tuple[str, str | None]] = field(default_factory=list)
+    counter: Register = field(default_factory=lambda: Register(0))

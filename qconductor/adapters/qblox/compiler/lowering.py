@@ -18,8 +18,8 @@ import numpy as np
 from qconductor.adapters.qblox.compiler.acquisitions import ACQUISITION_LOWERING
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import op_path
-from qconductor.adapters.qblox.compiler.emit import to_int16
-from qconductor.adapters.qblox.compiler.ir import Event, Play
+from qconductor.adapters.qblox.compiler.emit import GAIN_FULL_SCALE, to_int16
+from qconductor.adapters.qblox.compiler.ir import Event, Play, Register
 from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse, envelope
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import (
@@ -37,6 +37,7 @@ from qconductor.protocol.schedule import (
     SquarePulse,
     StaircasePulse,
     TimedOperation,
+    Var,
     VoltageOffset,
 )
 
@@ -123,39 +124,80 @@ def _not_analog(ctx: SeqContext, index: int) -> None:
     )
 
 
-def _play(ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float) -> Event:
-    """A waveform play with the full-scale check against the current offsets."""
+def _play(
+    ctx: SeqContext, index: int, start: int, pulse: WaveformPulse, gain: float
+) -> Event | None:
+    """A waveform play with the full-scale check against the current offsets. A swept
+    amplitude (a :class:`Var`) plays through a gain register stepped by its loop."""
     real = ctx.alloc.real_mode  # the Q path plays nothing: zero gain, no Q waveform
     sampled = ctx.waveforms.unit(pulse, real=real)
-    g = sampled.gain * pulse.amplitude * gain
-    g_q = 0.0 if real else g
+    amplitude = pulse.amplitude
+    gain_i: int | Register
+    gain_q: int | Register
+    gains: tuple[float, ...]
+    if isinstance(amplitude, Var):
+        found = ctx.swept(
+            amplitude.var, sampled.gain * gain * GAIN_FULL_SCALE, index=index, attr="amplitude"
+        )
+        if found is None:
+            return None
+        reg, sweep = found
+        low, high = sweep.unit_bounds()
+        gains = (low / GAIN_FULL_SCALE, high / GAIN_FULL_SCALE)
+        gain_i, gain_q = reg, ctx.zero_register() if real else reg
+    else:
+        g = sampled.gain * amplitude * gain
+        gains = (g,)
+        gain_i = to_int16(g)
+        gain_q = 0 if real else gain_i
     offs_i, offs_q = ctx.offset
-    # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output; scan only beyond
-    if (offs_i or offs_q or abs(g) > 1.0) and max(
-        abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)
-    ) > 1.0 + 1e-9:
-        peak = 0.0
-        paths = ((sampled.wave_i, offs_i, g), (sampled.wave_q, offs_q, g_q))
-        for wave, offs, path_gain in paths:
-            lo, hi = ctx.waveforms.extremes(wave)
-            peak = max(peak, abs(path_gain * lo + offs), abs(path_gain * hi + offs))
-        if peak > 1.0 + 1e-9:
-            _full_scale_error(ctx, index, peak)
+    for g in gains:
+        g_q = 0.0 if real else g
+        # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output; scan beyond
+        if (offs_i or offs_q or abs(g) > 1.0) and max(
+            abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)
+        ) > 1.0 + 1e-9:
+            peak = 0.0
+            paths = ((sampled.wave_i, offs_i, g), (sampled.wave_q, offs_q, g_q))
+            for wave, offs, path_gain in paths:
+                lo, hi = ctx.waveforms.extremes(wave)
+                peak = max(peak, abs(path_gain * lo + offs), abs(path_gain * hi + offs))
+            if peak > 1.0 + 1e-9:
+                _full_scale_error(ctx, index, peak)
+                break
     ctx.has_pulses = True
-    gain_i = to_int16(g)
-    action = Play(sampled.wave_i, sampled.wave_q, gain_i, 0 if real else gain_i)
+    action = Play(sampled.wave_i, sampled.wave_q, gain_i, gain_q)
     return Event(start, index, [], action, start + pulse.duration)
+
+
+def _played(event: Event | None) -> list[Event]:
+    return [] if event is None else [event]
+
+
+def _unsupported_sweep(ctx: SeqContext, index: int, what: str, field: str) -> list[Event]:
+    ctx.diag.error(
+        ErrorCode.UNSUPPORTED_OPERATION,
+        f"sweeps the amplitude of {what}, which plays from the offset registers; only pulses "
+        "played from a waveform take a swept amplitude",
+        op_path(index, field),
+        hint=f"use a square pulse of at most {LONG_PULSE_NS} ns or a Gaussian/DRAG shape",
+    )
+    return []
 
 
 def _waveform_pulse(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = cast(WaveformPulse, timed.op)  # dispatched by type (LOWERING)
-    return [_play(ctx, index, timed.start, op, 1.0)]
+    return _played(_play(ctx, index, timed.start, op, 1.0))
 
 
 def _square(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = cast(SquarePulse, timed.op)  # dispatched by type (LOWERING)
     if op.duration <= LONG_PULSE_NS:
-        return [_play(ctx, index, timed.start, op, 1.0)]
+        return _played(_play(ctx, index, timed.start, op, 1.0))
+    if isinstance(op.amplitude, Var):
+        return _unsupported_sweep(
+            ctx, index, f"a square pulse longer than {LONG_PULSE_NS} ns", "amplitude"
+        )
     i, q = _rotate(op.amplitude, op.phase)
     return _offset_pulse(ctx, index, timed.start, timed.end, [(timed.start, i, q)])
 
@@ -202,7 +244,11 @@ def _ramp(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = timed.op
     assert isinstance(op, RampPulse)
     if op.offset == 0 and op.duration <= RAMP_SEGMENT_NS:
-        return [_play(ctx, index, timed.start, op, 1.0)]
+        return _played(_play(ctx, index, timed.start, op, 1.0))
+    if isinstance(op.amplitude, Var):
+        return _unsupported_sweep(
+            ctx, index, f"a ramp with an offset or longer than {RAMP_SEGMENT_NS} ns", "amplitude"
+        )
     # segments: offset + slope * (segment start) from the offset registers, the unit ramp on top
     base_i, base_q = ctx.offset
     events: list[Event] = []
@@ -216,6 +262,7 @@ def _ramp(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
             port=op.port, clock=op.clock, duration=length, amplitude=1.0, phase=op.phase
         )
         play = _play(ctx, index, t, segment, op.amplitude * length / op.duration)
+        assert play is not None  # a fixed amplitude (swept ones are refused above)
         play.params = _offset_params(ctx, *ctx.offset)
         events.append(play)
     ctx.offset = (base_i, base_q)
@@ -272,8 +319,25 @@ def phase_steps(turns: float) -> int:
 def _set_frequency(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = timed.op
     assert isinstance(op, SetClockFrequency)
-    nco = ctx.alloc.nco_freq + (op.frequency - ctx.alloc.clock_freq)
-    if abs(nco) > NCO_LIMIT_HZ:
+    base = ctx.alloc.nco_freq - ctx.alloc.clock_freq  # NCO = clock frequency + base
+    if isinstance(op.frequency, Var):
+        found = ctx.swept(
+            op.frequency.var,
+            FREQ_STEPS_PER_HZ,
+            FREQ_STEPS_PER_HZ * base,
+            index=index,
+            attr="frequency",
+        )
+        if found is None:
+            return []
+        reg, sweep = found
+        low, high = (u / FREQ_STEPS_PER_HZ for u in sweep.unit_bounds())
+        operand = str(reg)
+    else:
+        low = high = base + op.frequency
+        operand = str(nco_steps(low))
+    if max(abs(low), abs(high)) > NCO_LIMIT_HZ:
+        nco = high if abs(high) > abs(low) else low
         ctx.diag.error(
             ErrorCode.NCO_OUT_OF_RANGE,
             f"needs an NCO frequency of {nco / 1e6:.3f} MHz on {ctx.name}; the NCO reaches "
@@ -282,12 +346,21 @@ def _set_frequency(ctx: SeqContext, index: int, timed: TimedOperation) -> list[E
         )
         return []
     ctx.uses_freq = True
-    return [Event(timed.start, index, params=[f"set_freq {nco_steps(nco)}"])]
+    return [Event(timed.start, index, params=[f"set_freq {operand}"])]
 
 
 def _shift_phase(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     op = timed.op
     assert isinstance(op, ShiftClockPhase)
+    if isinstance(op.phase_shift, Var):
+        found = ctx.swept(
+            op.phase_shift.var,
+            PHASE_STEPS / 360,
+            modulo=PHASE_STEPS,
+            index=index,
+            attr="phase_shift",
+        )
+        return [] if found is None else [Event(timed.start, index, [f"set_ph_delta {found[0]}"])]
     steps = round(op.phase_shift / 360 * PHASE_STEPS) % PHASE_STEPS
     return [Event(timed.start, index, params=[f"set_ph_delta {steps}"])]
 

@@ -11,10 +11,20 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 
-from qconductor.adapters.qblox.compiler.context import SeqContext
+from qconductor.adapters.qblox.compiler.context import LoopFrame, OutOfRegisters, SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import op_path
-from qconductor.adapters.qblox.compiler.emit import MIN_DURATION
-from qconductor.adapters.qblox.compiler.ir import Acquire, AcquireTtl, Event, Play
+from qconductor.adapters.qblox.compiler.emit import MAX_WAIT, MIN_DURATION
+from qconductor.adapters.qblox.compiler.ir import (
+    Acquire,
+    AcquireTtl,
+    Block,
+    Event,
+    Loop,
+    Nested,
+    Play,
+    VarWait,
+)
+from qconductor.adapters.qblox.compiler.loops import Flat, Segment
 from qconductor.adapters.qblox.compiler.lowering import lower
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import TimedOperation
@@ -42,6 +52,150 @@ def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> 
     return _merge_and_check(ctx, raw)
 
 
+def build_tree(
+    ctx: SeqContext, flat: Flat, ops: Sequence[tuple[int, TimedOperation]]
+) -> list[Event]:
+    """The events of the repetition body, with a :class:`Nested` event for every loop that
+    holds operations of this sequencer (loops without any are time it waits through)."""
+    if not flat.has_loops:
+        return build_events(ctx, ops)
+    by_segment: dict[int, list[tuple[int, TimedOperation]]] = {}
+    active: set[int] = set()
+    for item in ops:
+        seg: int | None = flat.segment_of[item[0]]
+        by_segment.setdefault(seg, []).append(item)  # type: ignore[arg-type]
+        while seg is not None and seg not in active:
+            active.add(seg)
+            seg = flat.segments[seg].parent
+    try:
+        raw = _segment_events(ctx, flat, flat.segments[0], by_segment, active)
+    except OutOfRegisters:
+        ctx.diag.error(
+            ErrorCode.ACQUISITION_LIMIT_EXCEEDED,
+            f"{ctx.name} runs out of registers (63) for its loops, sweeps and acquisitions",
+            op_path(ops[0][0]),
+            hint="sweep fewer quantities on this port and clock, or nest fewer loops",
+        )
+        return []
+    if ctx.alloc.latency_ns:
+        for event in raw:
+            event.time += ctx.alloc.latency_ns
+            if event.busy_until is not None:
+                event.busy_until += ctx.alloc.latency_ns
+    raw.sort(key=_event_time)
+    return _merge_and_check(ctx, raw)
+
+
+def _segment_events(
+    ctx: SeqContext,
+    flat: Flat,
+    seg: Segment,
+    by_segment: dict[int, list[tuple[int, TimedOperation]]],
+    active: set[int],
+) -> list[Event]:
+    """Lower ``seg``'s operations and its active loops in time order (lowering keeps state);
+    unsorted raw events, loops as :class:`Nested` events."""
+    ops = sorted(by_segment.get(seg.id, []), key=_start_of)
+    loops = sorted((flat.segments[c] for c in seg.children if c in active), key=_seg_start)
+    raw: list[Event] = []
+    if seg.delays:
+        for index, time, var in seg.delays:
+            found = ctx.swept(var, 1.0, index=index, attr="length")
+            assert found is not None  # .loops checked that this loop sweeps it
+            reg, sweep = found
+            longest = sweep.unit_bounds()[1]
+            scratch = ctx.register() if longest > MAX_WAIT else None
+            raw.append(Event(time, index, [], VarWait(reg, longest, scratch), time))
+    i = 0
+    for child in loops:
+        while i < len(ops) and ops[i][1].start < child.start:
+            raw.extend(lower(ctx, *ops[i]))
+            i += 1
+        raw.append(_nested(ctx, flat, child, by_segment, active))
+    for item in ops[i:]:
+        raw.extend(lower(ctx, *item))
+    return raw
+
+
+def _seg_start(seg: Segment) -> int:
+    return seg.start
+
+
+def _nested(
+    ctx: SeqContext,
+    flat: Flat,
+    seg: Segment,
+    by_segment: dict[int, list[tuple[int, TimedOperation]]],
+    active: set[int],
+) -> Event:
+    frame = LoopFrame(seg, ctx.register())
+    ctx.loop_stack.append(frame)
+    outer_end = ctx.events_end
+    try:
+        raw = _segment_events(ctx, flat, seg, by_segment, active)
+    finally:
+        ctx.loop_stack.pop()
+    raw.sort(key=_event_order)
+    events = _merge_and_check(ctx, raw)
+    if events and 0 < events[0].time < MIN_DURATION:
+        _too_close_to_loop(ctx, events[0], f"{events[0].time} ns after its loop iteration starts")
+    if ctx.events_end > seg.nominal:
+        ctx.diag.error(
+            ErrorCode.OPERATIONS_TOO_CLOSE,
+            f"a loop iteration on {ctx.name} lasts {seg.nominal} ns, but its last real-time "
+            f"instruction needs the sequencer until {ctx.events_end} ns",
+            op_path(seg.index),
+            hint=f"end the loop's body with {MIN_DURATION} ns to spare (an Idle)",
+        )
+    _check_wraparound(ctx, seg, events)
+    ctx.events_end = outer_end
+    loop = Loop(
+        label=seg.label,
+        count=seg.count,
+        body=Block(duration=seg.nominal, events=events),
+        setup=frame.setup,
+        head=[],
+        step=frame.step,
+        counter=frame.counter,
+    )
+    return Event(seg.start, seg.index, [], Nested(loop, seg.total), seg.start + seg.total)
+
+
+def _check_wraparound(ctx: SeqContext, seg: Segment, events: list[Event]) -> None:
+    """Acquisitions of consecutive iterations must be 300 ns apart too."""
+    acquisitions = [
+        e
+        for e in events
+        if type(e.action) is Acquire or (type(e.action) is AcquireTtl and e.action.enable)
+    ]
+    if seg.count < 2 or not acquisitions:
+        return
+    first, last = acquisitions[0], acquisitions[-1]
+    spacing = first.time + seg.nominal - last.time
+    if spacing < MIN_ACQUISITION_SPACING:
+        ctx.diag.error(
+            ErrorCode.ACQUISITIONS_TOO_CLOSE,
+            f"starts {spacing} ns after the same loop's previous iteration acquired on "
+            f"{ctx.name}; acquisitions must start at least {MIN_ACQUISITION_SPACING} ns apart",
+            op_path(first.op_index),
+            hint=f"lengthen the loop's body by {MIN_ACQUISITION_SPACING - spacing} ns",
+        )
+
+
+def _event_order(event: Event) -> tuple[int, int]:
+    """Time order; a delay before what starts at its instant (which it moves later)."""
+    return (event.time, 0 if type(event.action) is VarWait else 1)
+
+
+def _too_close_to_loop(ctx: SeqContext, event: Event, where: str) -> None:
+    ctx.diag.error(
+        ErrorCode.OPERATIONS_TOO_CLOSE,
+        f"starts {where} on {ctx.name}; the sequencer needs 0 or at least {MIN_DURATION} ns there",
+        op_path(event.op_index),
+        hint="move it onto that instant or at least 4 ns away",
+    )
+
+
 def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
     """Merge and check the sorted events. Their end, the earliest time the repetition may end
     (4 ns after the last event, or the end of the action that ends last), goes to
@@ -53,7 +207,17 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
     busy_end = 0  # the latest busy_until of the complete events
     prev: Event | None = None
     for event in raw:
-        if prev is not None and prev.time == event.time:
+        if prev is not None and type(prev.action) in _STRETCHING:
+            # after a loop or a delay: the next instruction may start at its end, or 4 ns on
+            gap = event.time - (prev.busy_until or prev.time)
+            if 0 < gap < MIN_DURATION:
+                _too_close_to_loop(ctx, event, f"{gap} ns after a loop or delay ends")
+                continue
+            if prev.busy_until is not None and prev.busy_until > busy_end:
+                busy_end = prev.busy_until
+            events.append(event)
+            prev = event
+        elif prev is not None and prev.time == event.time:
             if prev.action is not None and event.action is not None:
                 _too_close(ctx, prev, event)
                 continue
@@ -71,7 +235,9 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
         action = event.action
         if action is None:
             continue
-        if type(action) is Play:
+        if type(action) is VarWait:
+            _check_spans(ctx, event, play_until, last_acq)
+        elif type(action) is Play:
             if event.time < play_until:
                 _check_play(ctx, last_play, event)
             last_play = event
@@ -81,8 +247,25 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
                 _check_acquisition(ctx, last_acq, event)
             last_acq = event
     if prev is not None:
-        ctx.events_end = max(prev.time + MIN_DURATION, prev.busy_until or 0, busy_end)
+        own = prev.time if type(prev.action) in _STRETCHING else prev.time + MIN_DURATION
+        ctx.events_end = max(own, prev.busy_until or 0, busy_end)
     return events
+
+
+_STRETCHING = (Nested, VarWait)
+
+
+def _check_spans(ctx: SeqContext, delay: Event, play_until: int, last_acq: Event | None) -> None:
+    """A delay must not fall inside a pulse or an acquisition window (it would cut it)."""
+    acq_until = (last_acq.busy_until or 0) if last_acq is not None else 0
+    if play_until > delay.time or acq_until > delay.time:
+        ctx.diag.error(
+            ErrorCode.OPERATIONS_OVERLAP,
+            f"a delay at {delay.time} ns falls inside a pulse or acquisition on {ctx.name} "
+            f"(busy until {max(play_until, acq_until)} ns)",
+            op_path(delay.op_index),
+            hint="place the delay after the pulse or acquisition ends",
+        )
 
 
 def _too_close(ctx: SeqContext, prev: Event, event: Event) -> None:

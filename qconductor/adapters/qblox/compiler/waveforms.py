@@ -104,6 +104,8 @@ class WaveformTable:
     def add_pulse(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
         """Sample ``pulse``: waveform indices and the gain that restores its amplitude."""
         unit = self.unit(pulse, real=real)
+        if not isinstance(pulse.amplitude, float | int):
+            raise TypeError("a swept amplitude has no single gain; use unit()")
         return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
 
     def unit(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
