@@ -8,6 +8,7 @@ their clock: the NCO adds the carrier, so an envelope is what a mixer would see 
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -345,9 +346,10 @@ class Loop(_Closed):
         """One iteration without its delays: the end of the body's last operation."""
         return max((t.start + t.op.duration for t in self.body), default=0)
 
-    @property
+    @cached_property
     def duration(self) -> int:
-        """The whole loop, every delay at its played (rounded) length included."""
+        """The whole loop, every delay at its played (rounded) length included (computed
+        once: the model is frozen)."""
         total = self.iterations * self.body_duration
         for timed in self.body:
             op = timed.op

@@ -50,6 +50,7 @@ from qconductor.protocol.compiled import (
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, port_clock_key
 from qconductor.protocol.lo import lo_settings
+from qconductor.protocol.schedule import Loop as LoopOperation
 from qconductor.protocol.schedule import Schedule
 from qconductor.protocol.sweeps import FixedPointSweep
 
@@ -142,7 +143,10 @@ def content_hash(schedule: Schedule, hardware: HardwareConfig) -> str:
 
     The schedule is digested as msgpack of its operations' field values (in field order),
     which is canonical for one qconductor version and 2.7x cheaper than its JSON."""
-    ops = [(t.start, *t.op.__dict__.values()) for t in schedule.operations]
+    ops = [
+        (t.start, *t.op.__dict__.values()) if type(t.op) is not LoopOperation else (t.start, t.op)
+        for t in schedule.operations
+    ]  # a loop's __dict__ also caches its duration: digest its fields (model_dump)
     h = hashlib.sha256(COMPILER_VERSION.encode())
     h.update(
         msgpack.packb(
