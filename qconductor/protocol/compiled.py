@@ -109,6 +109,10 @@ class SequencerSettings(_Closed):
     # averaged threshold times the integration length), as the driver takes them
     thresholded_acq_rotation: Annotated[float, Field(ge=0, le=360)] | None = None
     thresholded_acq_threshold: float | None = None
+    # thresholded result onto the trigger network (conditional playback): address 1..15
+    thresholded_acq_trigger_en: bool | None = None
+    thresholded_acq_trigger_address: Annotated[int, Field(ge=1, le=15)] | None = None
+    thresholded_acq_trigger_invert: bool | None = None
     # trigger count (QRM): input compared (0 = in0, 1 = in1), level (-1..1 of full scale)
     ttl_acq_input_select: Annotated[int, Field(ge=0, le=1)] | None = None
     ttl_acq_threshold: Annotated[float, Field(ge=-1, le=1)] | None = None

@@ -34,6 +34,7 @@ Frequency = Annotated[float, Field(allow_inf_nan=False, description="Hz")]
 Port = Annotated[str, Field(min_length=1, pattern=r"^[^\s:]+:[^\s:]+$", description="element:port")]
 ClockName = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 Coordinate = float | int | str
+TriggerLabel = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 
 
 def _number_or_var(number: Any) -> Any:
@@ -274,6 +275,11 @@ class ThresholdedAcquisition(_Acquisition):
     kind: Literal["thresholded"] = "thresholded"
     rotation: Phase = 0.0
     threshold: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    feedback_trigger_label: TriggerLabel | None = Field(
+        default=None,
+        description="send each result (1 = above the threshold) on the trigger network under "
+        "this label, for Conditional blocks",
+    )
 
 
 class Trace(_Acquisition):
@@ -306,6 +312,29 @@ class Delay(_Closed):
     @property
     def duration(self) -> int:
         return 0
+
+
+class Conditional(_Closed):
+    """Play ``body`` only in the repetitions (or loop iterations) where the latest thresholded
+    acquisition labelled ``trigger`` gave 1: active reset, heralding.
+
+    Body times are relative to the block's start; when the condition is false the sequencers
+    wait instead, so the timeline is the same either way. The block must start at least
+    :data:`TRIGGER_LATENCY_NS` after that acquisition ends (the trigger network's latency), in
+    the same repetition or loop body; its body holds pulses and NCO operations (no
+    acquisitions, loops or other conditionals), each real-time instruction 4 ns or at least
+    8 ns from the next."""
+
+    kind: Literal["conditional"] = "conditional"
+    trigger: TriggerLabel
+    body: list[TimedOperation] = Field(default_factory=list)
+
+    @property
+    def duration(self) -> int:
+        return max((t.start + t.op.duration for t in self.body), default=0)
+
+
+TRIGGER_LATENCY_NS = 364
 
 
 class Loop(_Closed):
@@ -378,7 +407,15 @@ Acquisition = (
     SSBIntegrationComplex | WeightedIntegration | ThresholdedAcquisition | Trace | TriggerCount
 )
 Operation = Annotated[
-    Pulse | VoltageOffset | MarkerPulse | NcoOperation | Idle | Acquisition | Delay | Loop,
+    Pulse
+    | VoltageOffset
+    | MarkerPulse
+    | NcoOperation
+    | Idle
+    | Acquisition
+    | Delay
+    | Loop
+    | Conditional,
     Field(discriminator="kind"),
 ]
 
@@ -396,6 +433,7 @@ class TimedOperation(_Closed):
 
 
 Loop.model_rebuild()
+Conditional.model_rebuild()
 PULSE_TYPES = (
     SquarePulse,
     RampPulse,
@@ -426,5 +464,6 @@ OPERATION_KINDS = frozenset(
         Idle,
         Delay,
         Loop,
+        Conditional,
     )
 )

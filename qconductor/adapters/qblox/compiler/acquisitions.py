@@ -86,6 +86,12 @@ def _thresholded(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Eve
         ok = False
     ok &= sequencer_setting(ctx, index, "thresholded_acq_rotation", op.rotation % 360.0, "rotation")
     ok &= sequencer_setting(ctx, index, "thresholded_acq_threshold", threshold, "threshold")
+    if op.feedback_trigger_label is not None:
+        label = "feedback_trigger_label"
+        address = ctx.trigger_address(op.feedback_trigger_label, index)
+        ok &= sequencer_setting(ctx, index, "thresholded_acq_trigger_en", True, label)
+        ok &= sequencer_setting(ctx, index, "thresholded_acq_trigger_address", address, label)
+        ok &= sequencer_setting(ctx, index, "thresholded_acq_trigger_invert", False, label)
     found = channel_and_bin(ctx, index, op, "thresholded", ok)
     if found is None:
         return []

@@ -42,6 +42,7 @@ from qconductor.protocol.hardware import (
 from qconductor.protocol.schedule import (
     ACQUISITION_TYPES,
     PULSE_TYPES,
+    Conditional,
     Delay,
     Idle,
     Loop,
@@ -54,7 +55,8 @@ from qconductor.protocol.schedule import (
 NEEDS_OUTPUT = (*PULSE_TYPES, VoltageOffset, MarkerPulse)
 _NEEDS_OUTPUT: frozenset[type[Any]] = frozenset(NEEDS_OUTPUT)  # set lookups: once per operation
 _ACQUISITIONS: frozenset[type[Any]] = frozenset(ACQUISITION_TYPES)
-_UNTIMED = (Idle, Delay, Loop)  # on no port: they occupy or stretch time (loops are flattened)
+# on no port: they occupy or stretch time (loops and conditional blocks arrive flattened)
+_UNTIMED = (Idle, Delay, Loop, Conditional)
 
 
 @dataclass

@@ -88,8 +88,8 @@ def _compile(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
 def _compile_flat(
     schedule: Schedule, hardware: HardwareConfig, flat: Flat, diag: Diagnostics
 ) -> CompiledJob:
-    allocations, duration = allocate(schedule, hardware, diag, flat.ops if flat.has_loops else None)
-    if flat.has_loops:
+    allocations, duration = allocate(schedule, hardware, diag, flat.ops if flat.flattened else None)
+    if flat.flattened:
         duration = flat.duration
     diag.raise_if_errors()
 

@@ -18,6 +18,7 @@ from qconductor.protocol.sweeps import FRACTION_ONE, FixedPointSweep
 
 MAX_REGISTERS = 63  # R63 is the long-wait loop's (see .emit)
 MASK32 = 0xFFFF_FFFF
+MAX_TRIGGER_ADDRESS = 15
 
 
 class OutOfRegisters(Exception):
@@ -84,6 +85,8 @@ class SeqContext:
     # the first register sweep of each (loop segment, variable), shared by the whole job: the
     # values reported with the results
     played: dict[tuple[int, str], FixedPointSweep] = field(default_factory=dict)
+    # trigger addresses of the job's feedback labels, by (cluster, label); shared like played
+    triggers: dict[tuple[str, str], int] = field(default_factory=dict)
     _next_register: int = 1  # R0 counts repetitions
     _labels: int = 0
     _zero: Register | None = None
@@ -98,6 +101,23 @@ class SeqContext:
         reg = Register(self._next_register)
         self._next_register += 1
         return reg
+
+    def trigger_address(self, label: str, index: int = -1) -> int:
+        """The trigger network address (1..15) of feedback label ``label`` on this cluster."""
+        key = (self.alloc.cluster, label)
+        address = self.triggers.get(key)
+        if address is None:
+            used = sum(1 for cluster, _ in self.triggers if cluster == self.alloc.cluster)
+            if used >= MAX_TRIGGER_ADDRESS:
+                self.diag.error(
+                    ErrorCode.ACQUISITION_LIMIT_EXCEEDED,
+                    f"feedback label {label!r} would be the 16th on {self.alloc.cluster}; its "
+                    f"trigger network has {MAX_TRIGGER_ADDRESS} addresses",
+                    op_path(index, "feedback_trigger_label"),
+                )
+                return 1
+            address = self.triggers[key] = used + 1
+        return address
 
     def zero_register(self) -> Register:
         """A register holding 0 (for an all-register operand list that needs a zero)."""

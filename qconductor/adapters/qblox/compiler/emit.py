@@ -16,6 +16,7 @@ from qconductor.adapters.qblox.compiler.ir import (
     AcquireTtl,
     Block,
     Event,
+    Latch,
     Loop,
     Nested,
     Play,
@@ -197,6 +198,9 @@ def _emit_var_wait(w: _Writer, delay: VarWait) -> None:
 
 
 def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play | None:
+    if event.cond:
+        _emit_conditional(w, event, gap)
+        return None  # a skipped instruction drops the gains it latched: set them afresh
     for line in event.params:
         w.op(line)
     action = event.action
@@ -224,6 +228,8 @@ def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play 
         if gap > action.duration:
             w.timed("wait", gap - action.duration)
         return None  # the loop set gains of its own
+    elif type(action) is Latch:
+        w.timed("set_latch_en 1," if action.enable else "latch_rst", gap)
     elif type(action) is VarWait:
         _emit_var_wait(w, action)
         if gap:
@@ -231,6 +237,20 @@ def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play 
     else:
         w.timed("upd_param", gap)
     return gains
+
+
+def _emit_conditional(w: _Writer, event: Event, gap: int) -> None:
+    """An event of a conditional block: its real-time instruction lasts 4 ns under
+    ``set_cond`` (replaced by a 4 ns wait when the condition is false, its latched parameters
+    dropped), then the condition is switched off and the rest of the gap waited
+    unconditionally."""
+    mask = event.cond
+    w.op(f"set_cond 1, {mask}, 0, {MIN_DURATION}")
+    plain = Event(event.time, event.op_index, event.params, event.action, event.busy_until)
+    _emit_event(w, plain, MIN_DURATION, None)
+    w.op(f"set_cond 0, {mask}, 0, {MIN_DURATION}")
+    if gap > MIN_DURATION:
+        w.timed("wait", gap - MIN_DURATION)
 
 
 def _advance_bin(w: _Writer, bin_index: int | Register) -> None:

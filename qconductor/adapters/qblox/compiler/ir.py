@@ -67,6 +67,13 @@ class VarWait(NamedTuple):
     scratch: Register | None = None  # for the chunks
 
 
+class Latch(NamedTuple):
+    """``set_latch_en 1`` (``enable``) or ``latch_rst``: a conditional block's sequencer
+    listens to the trigger network, and forgets earlier triggers."""
+
+    enable: bool
+
+
 class Nested(NamedTuple):
     """A real-time loop starting at this instant and lasting ``duration`` ns in all."""
 
@@ -74,7 +81,7 @@ class Nested(NamedTuple):
     duration: int
 
 
-Action = Play | Acquire | AcquireTtl | VarWait | Nested
+Action = Play | Acquire | AcquireTtl | VarWait | Nested | Latch
 
 
 @dataclass(slots=True)
@@ -86,6 +93,7 @@ class Event:
     # how long the action occupies the sequencer (a pulse's waveform, an integration window):
     # used to check overlaps, not for timing, which is always "until the next event"
     busy_until: int | None = None
+    cond: int = 0  # in a conditional block: the trigger mask (set_cond), 0 otherwise
 
     def merge(self, other: Event) -> None:
         """Fold ``other`` (same time) into this event; the caller checks the actions."""

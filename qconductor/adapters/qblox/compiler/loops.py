@@ -16,7 +16,19 @@ from dataclasses import dataclass, field
 
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
 from qconductor.protocol.errors import ErrorCode
-from qconductor.protocol.schedule import Delay, Linspace, Loop, Schedule, TimedOperation, Var
+from qconductor.protocol.operations import TRIGGER_LATENCY_NS
+from qconductor.protocol.schedule import (
+    ACQUISITION_TYPES,
+    Conditional,
+    Delay,
+    Idle,
+    Linspace,
+    Loop,
+    Schedule,
+    ThresholdedAcquisition,
+    TimedOperation,
+    Var,
+)
 from qconductor.protocol.sweeps import FixedPointSweep
 
 MIN_DELAY_NS = 4
@@ -49,12 +61,30 @@ class Segment:
 
 
 @dataclass
+class CondInfo:
+    """A conditional block: its operations play only when ``label``'s trigger came; the
+    latches of its sequencers are reset when the triggering acquisition starts."""
+
+    index: int
+    segment: int
+    label: str
+    acq_start: int
+
+
+@dataclass
 class Flat:
     ops: list[tuple[int, TimedOperation]]  # (flat index, operation) of every non-loop operation
     segment_of: list[int]  # flat index -> segment id
     segments: list[Segment]
     paths: list[str] | None  # None: no loops, flat index = schedule index
     duration: int  # one repetition
+    cond_of: dict[int, CondInfo] = field(default_factory=dict)  # flat index -> its block
+    conditionals: list[CondInfo] = field(default_factory=list)
+
+    @property
+    def flattened(self) -> bool:
+        """False when the schedule has neither loops nor conditional blocks (ops as given)."""
+        return self.paths is not None
 
     @property
     def has_loops(self) -> bool:
@@ -80,7 +110,7 @@ class Flat:
 
 def flatten(schedule: Schedule, diag: Diagnostics) -> Flat:
     kinds = {type(t.op) for t in schedule.operations}
-    if Loop not in kinds and Delay not in kinds:  # variables outside loops: see SeqContext
+    if not kinds & {Loop, Delay, Conditional}:  # variables outside loops: see SeqContext
         ops = list(enumerate(schedule.operations))
         root = Segment(0, None, None, -1, 0, 1, schedule.duration, schedule.duration, 0)
         return Flat(ops, [0] * len(ops), [root], None, schedule.duration)
@@ -130,6 +160,9 @@ def _walk(
                 flat.segment_of.append(child.id)
             _walk(flat, child, op.body, child_indices, diag)
             continue
+        if isinstance(op, Conditional):
+            _conditional(flat, seg, timed, index, operations, diag)
+            continue
         flat.ops.append((index, timed))
         if isinstance(op, Delay):
             _delay(flat, seg, index, timed, diag)
@@ -167,6 +200,70 @@ def _delay(flat: Flat, seg: Segment, index: int, timed: TimedOperation, diag: Di
         )
         return
     seg.delays.append((index, timed.start, name))
+
+
+_IN_CONDITIONAL_REFUSED = (*ACQUISITION_TYPES, Loop, Conditional, Delay)
+
+
+def _conditional(
+    flat: Flat,
+    seg: Segment,
+    timed: TimedOperation,
+    index: int,
+    siblings: list[TimedOperation],
+    diag: Diagnostics,
+) -> None:
+    op = timed.op
+    assert isinstance(op, Conditional)
+    paths = flat.paths
+    assert paths is not None
+    trigger = [
+        t
+        for t in siblings
+        if isinstance(t.op, ThresholdedAcquisition)
+        and t.op.feedback_trigger_label == op.trigger
+        and t.end <= timed.start
+    ]
+    if not trigger:
+        diag.error(
+            ErrorCode.SCHEDULE_INVALID,
+            f"plays on trigger {op.trigger!r}, but no thresholded acquisition with "
+            f"feedback_trigger_label {op.trigger!r} ends before it in the same "
+            + ("loop body" if seg.loop is not None else "repetition"),
+            f"{paths[index]}.op.trigger",
+            hint="add a ThresholdedAcquisition(feedback_trigger_label=...) before the block",
+        )
+        return
+    acq = max(trigger, key=lambda t: t.start)
+    if timed.start < acq.end + TRIGGER_LATENCY_NS:
+        diag.error(
+            ErrorCode.OPERATIONS_TOO_CLOSE,
+            f"starts {timed.start - acq.end} ns after its triggering acquisition ends; the "
+            f"trigger network needs {TRIGGER_LATENCY_NS} ns",
+            paths[index],
+            hint=f"start it at t >= {acq.end + TRIGGER_LATENCY_NS} ns",
+        )
+        return
+    info = CondInfo(index, seg.id, op.trigger, acq.start)
+    flat.conditionals.append(info)
+    for j, body in enumerate(op.body):
+        flat_index = len(paths)
+        paths.append(f"{paths[index]}.op.body[{j}]")
+        flat.segment_of.append(seg.id)
+        if isinstance(body.op, _IN_CONDITIONAL_REFUSED):
+            diag.error(
+                ErrorCode.UNSUPPORTED_OPERATION,
+                f"a {body.op.kind} in a conditional block: it holds pulses, offsets, markers "
+                "and NCO operations",
+                f"{paths[flat_index]}.op.kind",
+                hint="move it out of the block",
+            )
+            continue
+        if isinstance(body.op, Idle):
+            continue
+        flat.cond_of[flat_index] = info
+        flat.ops.append((flat_index, TimedOperation(start=timed.start + body.start, op=body.op)))
+        _check_vars(flat, seg, flat_index, body.op, diag)
 
 
 def _check_vars(flat: Flat, seg: Segment, index: int, op: object, diag: Diagnostics) -> None:

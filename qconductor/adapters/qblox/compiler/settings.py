@@ -200,6 +200,7 @@ def sequencer_settings(
     if io.has_inputs:
         fields.update(input_routes(module_type, inputs))
         fields["demod_en_acq"] = demodulate
+        fields["thresholded_acq_trigger_en"] = False  # unless a feedback acquisition sets it
         if integration_length is not None:
             fields["integration_length_acq"] = integration_length
     return SequencerSettings.model_validate(
@@ -223,4 +224,5 @@ def off_settings(module_type: ModuleType) -> SequencerSettings:
     if io.has_inputs:
         fields.update(input_routes(module_type, []))
         fields["demod_en_acq"] = False
+        fields["thresholded_acq_trigger_en"] = False
     return SequencerSettings.model_validate({"sync_en": False, **fields})

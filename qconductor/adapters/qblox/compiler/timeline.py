@@ -19,6 +19,7 @@ from qconductor.adapters.qblox.compiler.ir import (
     AcquireTtl,
     Block,
     Event,
+    Latch,
     Loop,
     Nested,
     Play,
@@ -57,7 +58,7 @@ def build_tree(
 ) -> list[Event]:
     """The events of the repetition body, with a :class:`Nested` event for every loop that
     holds operations of this sequencer (loops without any are time it waits through)."""
-    if not flat.has_loops:
+    if not flat.flattened:
         return build_events(ctx, ops)
     by_segment: dict[int, list[tuple[int, TimedOperation]]] = {}
     active: set[int] = set()
@@ -106,6 +107,8 @@ def _segment_events(
             longest = sweep.unit_bounds()[1]
             scratch = ctx.register() if longest > MAX_WAIT else None
             raw.append(Event(time, index, [], VarWait(reg, longest, scratch), time))
+    if flat.conditionals:
+        raw.extend(_latches(ctx, flat, seg, ops))
     i = 0
     for child in loops:
         while i < len(ops) and ops[i][1].start < child.start:
@@ -114,7 +117,25 @@ def _segment_events(
         raw.append(_nested(ctx, flat, child, by_segment, active))
     for item in ops[i:]:
         raw.extend(lower(ctx, *item))
+    if flat.cond_of:
+        for event in raw:
+            info = flat.cond_of.get(event.op_index)
+            if info is not None:
+                event.cond = 1 << (ctx.trigger_address(info.label) - 1)
     return raw
+
+
+def _latches(
+    ctx: SeqContext, flat: Flat, seg: Segment, ops: list[tuple[int, TimedOperation]]
+) -> list[Event]:
+    """For every triggering acquisition whose blocks this sequencer plays in: enable the
+    latches and reset them when the acquisition starts (so only its trigger counts)."""
+    mine = {flat.cond_of[i].acq_start: flat.cond_of[i] for i, _ in ops if i in flat.cond_of}
+    events = []
+    for start, info in sorted(mine.items()):
+        events.append(Event(start, info.index, [], Latch(True)))
+        events.append(Event(start + MIN_DURATION, info.index, [], Latch(False)))
+    return events
 
 
 def _seg_start(seg: Segment) -> int:
@@ -218,14 +239,17 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
             events.append(event)
             prev = event
         elif prev is not None and prev.time == event.time:
-            if prev.action is not None and event.action is not None:
+            if (prev.action is not None and event.action is not None) or (
+                prev.cond != event.cond or type(prev.action) is Latch or type(event.action) is Latch
+            ):
                 _too_close(ctx, prev, event)
                 continue
             prev.merge(event)
             event = prev
         else:
             if prev is not None:
-                if event.time - prev.time < MIN_DURATION:
+                gap = event.time - prev.time
+                if gap < MIN_DURATION or (prev.cond and MIN_DURATION < gap < 2 * MIN_DURATION):
                     _too_close(ctx, prev, event)
                     continue
                 if prev.busy_until is not None and prev.busy_until > busy_end:
@@ -248,6 +272,8 @@ def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
             last_acq = event
     if prev is not None:
         own = prev.time if type(prev.action) in _STRETCHING else prev.time + MIN_DURATION
+        if prev.cond:  # the condition is switched off, then a wait of 4 ns or more
+            own += MIN_DURATION
         ctx.events_end = max(own, prev.busy_until or 0, busy_end)
     return events
 
@@ -270,12 +296,20 @@ def _check_spans(ctx: SeqContext, delay: Event, play_until: int, last_acq: Event
 
 def _too_close(ctx: SeqContext, prev: Event, event: Event) -> None:
     gap = event.time - prev.time
+    if prev.cond and gap >= MIN_DURATION:
+        rule = (
+            f"after an instruction of a conditional block the next one starts {MIN_DURATION} "
+            f"or at least {2 * MIN_DURATION} ns later"
+        )
+        earliest = prev.time + 2 * MIN_DURATION
+    else:
+        rule = f"real-time instructions on one sequencer must be at least {MIN_DURATION} ns apart"
+        earliest = prev.time + MIN_DURATION
     ctx.diag.error(
         ErrorCode.OPERATIONS_TOO_CLOSE,
-        f"needs the sequencer {gap} ns after operations[{prev.op_index}] on {ctx.name}; "
-        f"real-time instructions on one sequencer must be at least {MIN_DURATION} ns apart",
+        f"needs the sequencer {gap} ns after {op_path(prev.op_index)} on {ctx.name}; {rule}",
         op_path(event.op_index),
-        hint=f"move it to t >= {prev.time + MIN_DURATION} ns (relative to that operation)",
+        hint=f"move it to t >= {earliest} ns (relative to that operation)",
     )
 
 
