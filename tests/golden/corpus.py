@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from qconductor.protocol.schedule import (
     ChirpPulse,
+    Conditional,
+    Delay,
     DragPulse,
     GaussPulse,
     Idle,
@@ -31,10 +33,12 @@ from qconductor.protocol.schedule import (
     SSBIntegrationComplex,
     StaircasePulse,
     ThresholdedAcquisition,
+    TimedOperation,
     Trace,
     TriggerCount,
     VoltageOffset,
     WeightedIntegration,
+    linspace,
 )
 
 Builder = Callable[[], Schedule]
@@ -342,6 +346,79 @@ def trigger_count() -> Schedule:
     return s
 
 
+def rabi_loop() -> Schedule:
+    """A 101-point amplitude Rabi as a real-time loop: register gain, one bin per point."""
+    s = _new("rabi_loop", repetitions=256)
+    with s.loop(amp=linspace(-0.9, 0.9, 101)) as body:
+        body.add(_x(0, amplitude=0.0).model_copy(update={"amplitude": body["amp"]}))
+        ro = body.add(_readout_pulse(0), delay=4)
+        body.add(_integration(0), ref=ro, ref_pt="start", delay=100)
+        body.add(Idle(duration=20_000))
+    return s
+
+
+def chevron_2d() -> Schedule:
+    """Frequency (outer) x phase and amplitude (inner) on two qubits, nested loops."""
+    s = _new("chevron_2d", repetitions=64)
+    with (
+        s.loop(f=linspace(70e6, 90e6, 21)) as outer,
+        outer.loop(amp=linspace(0.0, 0.8, 11), ph=linspace(0.0, 180.0, 11)) as inner,
+    ):
+        inner.add(SetClockFrequency(port="q0:mw", clock="q0.01", frequency=outer["f"]))
+        inner.add(ShiftClockPhase(port="q1:mw", clock="q1.01", phase_shift=inner["ph"]))
+        inner.add(_x(0, amplitude=0.0).model_copy(update={"amplitude": inner["amp"]}))
+        inner.add(_x(1), ref=None, delay=4)
+        ro = inner.add(_readout_pulse(0), delay=4)
+        inner.add(_integration(0), ref=ro, ref_pt="start", delay=100)
+        inner.add(Idle(duration=10_000))
+    return s
+
+
+def t1_delay() -> Schedule:
+    """T1 with a swept delay from 4 ns to 200 µs (register waits, chunked beyond 65535 ns)."""
+    s = _new("t1_delay", repetitions=128)
+    with s.loop(tau=linspace(4, 200_000, 51)) as body:
+        body.add(_x(0, amplitude=0.8))
+        body.add(Delay(length=body["tau"]))
+        ro = body.add(_readout_pulse(0))
+        body.add(_integration(0), ref=ro, ref_pt="start", delay=100)
+        body.add(Idle(duration=200_000))
+    return s
+
+
+def active_reset() -> Schedule:
+    """Measure with feedback, flip the qubit back when it was found excited, measure again."""
+    s = _new("active_reset", repetitions=100)
+    s.add(_x(0, amplitude=0.4))
+    ro = s.add(_readout_pulse(0), delay=4)
+    acq = s.add(
+        ThresholdedAcquisition(
+            port="q0:res",
+            clock="q0.ro",
+            duration=900,
+            threshold=0.01,
+            bin_mode="append",
+            feedback_trigger_label="q0",
+        ),
+        ref=ro,
+        ref_pt="start",
+        delay=100,
+    )
+    s.add(
+        Conditional(trigger="q0", body=[TimedOperation(start=0, op=_x(0, amplitude=0.8))]),
+        ref=acq,
+        delay=400,
+    )
+    ro2 = s.add(_readout_pulse(0), delay=4)
+    s.add(
+        SSBIntegrationComplex(port="q0:res", clock="q0.ro", duration=900, acq_channel=1),
+        ref=ro2,
+        ref_pt="start",
+        delay=100,
+    )
+    return s
+
+
 CORPUS: dict[str, tuple[Builder, str]] = {
     "single_pulse": (single_pulse, "default.json"),
     "amplitude_sweep": (amplitude_sweep, "default.json"),
@@ -365,4 +442,8 @@ CORPUS: dict[str, tuple[Builder, str]] = {
     "trace_acquisition": (trace_acquisition, "default.json"),
     "rf_transmon": (rf_transmon, "transmon_full.json"),
     "trigger_count": (trigger_count, "transmon_full.json"),
+    "rabi_loop": (rabi_loop, "default.json"),
+    "chevron_2d": (chevron_2d, "default.json"),
+    "t1_delay": (t1_delay, "default.json"),
+    "active_reset": (active_reset, "default.json"),
 }
