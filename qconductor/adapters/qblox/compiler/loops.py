@@ -73,7 +73,7 @@ class CondInfo:
 
 @dataclass
 class Flat:
-    ops: list[tuple[int, TimedOperation]]  # (flat index, operation) of every non-loop operation
+    ops: list[tuple[int, TimedOperation]]  # (flat index, operation) when ``flattened``
     segment_of: list[int]  # flat index -> segment id
     segments: list[Segment]
     paths: list[str] | None  # None: no loops, flat index = schedule index
@@ -111,9 +111,9 @@ class Flat:
 def flatten(schedule: Schedule, diag: Diagnostics) -> Flat:
     kinds = {type(t.op) for t in schedule.operations}
     if not kinds & {Loop, Delay, Conditional}:  # variables outside loops: see SeqContext
-        ops = list(enumerate(schedule.operations))
-        root = Segment(0, None, None, -1, 0, 1, schedule.duration, schedule.duration, 0)
-        return Flat(ops, [0] * len(ops), [root], None, schedule.duration)
+        # the passes take the schedule's operations as they are (and the allocation finds the
+        # repetition's duration): nothing to flatten
+        return Flat([], [], [Segment(0, None, None, -1, 0, 1, 0, 0, 0)], None, 0)
     flat = Flat([], [], [], [], schedule.duration)
     root = Segment(0, None, None, -1, 0, 1, schedule.duration, schedule.duration, 0)
     flat.segments.append(root)
