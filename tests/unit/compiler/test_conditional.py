@@ -190,3 +190,29 @@ def test_active_reset_in_a_loop(hardware: HardwareConfig) -> None:
     assert len(plays(sequencer(job, 1), fired=True)) == 10
     assert len(plays(sequencer(job, 1), fired=False)) == 5
     assert job.acquisitions[0].num_bins == 5
+
+
+def test_acquisitions_of_the_feedback_sequencer_end_a_latency_apart(
+    hardware: HardwareConfig,
+) -> None:
+    """Every acquisition of the sequencer goes on the trigger network: one ending less than the
+    trigger latency before the feedback acquisition ends would land after the latch reset."""
+    s = Schedule(name="stale", clocks=CLOCKS)
+    s.add(SSBIntegrationComplex(**RO, duration=100, acq_channel=5), at=0)
+    acq = s.add(
+        ThresholdedAcquisition(**RO, duration=100, threshold=0.0, feedback_trigger_label="q0"),
+        at=300,
+    )
+    s.add(Conditional(trigger="q0", body=[TimedOperation(start=0, op=PI)]), ref=acq, delay=400)
+    with pytest.raises(QconductorError) as info:
+        compile_schedule(s, hardware)
+    assert [(d.code, d.path) for d in info.value.details] == [
+        (ErrorCode.OPERATIONS_TOO_CLOSE, "operations[2].op.trigger")
+    ]
+    # 364 ns between the ends: accepted, and the latches reset when the feedback one ends
+    s.operations[1] = TimedOperation(start=364, op=s.operations[1].op)
+    s.operations[2] = TimedOperation(start=364 + 100 + 400, op=s.operations[2].op)
+    job = compile_schedule(s, hardware)
+    program = sequencer(job, 1).sequence
+    assert program is not None
+    assert "set_latch_en 1, 4" in program.program

@@ -62,13 +62,15 @@ class Segment:
 
 @dataclass
 class CondInfo:
-    """A conditional block: its operations play only when ``label``'s trigger came; the
-    latches of its sequencers are reset when the triggering acquisition starts."""
+    """A conditional block: its operations play only when ``label``'s trigger came. The
+    latches of its sequencers are reset when the triggering acquisition ends (``reset_at``):
+    after every earlier trigger of that sequencer arrived (see ``_triggers_apart``), before
+    this one can."""
 
     index: int
     segment: int
     label: str
-    acq_start: int
+    reset_at: int
 
 
 @dataclass
@@ -235,6 +237,8 @@ def _conditional(
         )
         return
     acq = max(trigger, key=lambda t: t.start)
+    if not _triggers_apart(flat, seg, acq, siblings, diag, index):
+        return
     if timed.start < acq.end + TRIGGER_LATENCY_NS:
         diag.error(
             ErrorCode.OPERATIONS_TOO_CLOSE,
@@ -244,7 +248,7 @@ def _conditional(
             hint=f"start it at t >= {acq.end + TRIGGER_LATENCY_NS} ns",
         )
         return
-    info = CondInfo(index, seg.id, op.trigger, acq.start)
+    info = CondInfo(index, seg.id, op.trigger, acq.end)
     flat.conditionals.append(info)
     for j, body in enumerate(op.body):
         flat_index = len(paths)
@@ -264,6 +268,46 @@ def _conditional(
         flat.cond_of[flat_index] = info
         flat.ops.append((flat_index, TimedOperation(start=timed.start + body.start, op=body.op)))
         _check_vars(flat, seg, flat_index, body.op, diag)
+
+
+def _triggers_apart(
+    flat: Flat,
+    seg: Segment,
+    acq: TimedOperation,
+    siblings: list[TimedOperation],
+    diag: Diagnostics,
+    index: int,
+) -> bool:
+    """Every acquisition of the feedback acquisition's sequencer sends its result on the
+    trigger network (the mapping is a sequencer setting), so the one before it (in this
+    repetition or iteration, or the last of the previous one) must end at least
+    :data:`TRIGGER_LATENCY_NS` before it does: its trigger then lands before the latches are
+    reset, not after."""
+    op = acq.op
+    assert isinstance(op, ThresholdedAcquisition)
+    same = [
+        t
+        for t in siblings
+        if isinstance(t.op, ACQUISITION_TYPES)
+        and (t.op.port, t.op.clock) == (op.port, op.clock)
+        and t is not acq
+    ]
+    period = seg.nominal if seg.loop is not None else flat.duration
+    ends = [t.end for t in same if t.end <= acq.end] + [t.end - period for t in same]
+    latest = max(ends, default=None)
+    if latest is None or latest + TRIGGER_LATENCY_NS <= acq.end:
+        return True
+    paths = flat.paths
+    assert paths is not None
+    diag.error(
+        ErrorCode.OPERATIONS_TOO_CLOSE,
+        f"its triggering acquisition ends {acq.end - latest} ns after the previous acquisition "
+        f"on {op.port} ({op.clock}) ends; every acquisition of that sequencer goes on the "
+        f"trigger network, so they must end at least {TRIGGER_LATENCY_NS} ns apart",
+        f"{paths[index]}.op.trigger",
+        hint="space the acquisitions of the feedback sequencer, or read out on another clock",
+    )
+    return False
 
 
 def _check_vars(flat: Flat, seg: Segment, index: int, op: object, diag: Diagnostics) -> None:

@@ -129,8 +129,8 @@ def _latches(
     ctx: SeqContext, flat: Flat, seg: Segment, ops: list[tuple[int, TimedOperation]]
 ) -> list[Event]:
     """For every triggering acquisition whose blocks this sequencer plays in: enable the
-    latches and reset them when the acquisition starts (so only its trigger counts)."""
-    mine = {flat.cond_of[i].acq_start: flat.cond_of[i] for i, _ in ops if i in flat.cond_of}
+    latches and reset them when the acquisition ends (so only its trigger counts)."""
+    mine = {flat.cond_of[i].reset_at: flat.cond_of[i] for i, _ in ops if i in flat.cond_of}
     events = []
     for start, info in sorted(mine.items()):
         events.append(Event(start, info.index, [], Latch(True)))
