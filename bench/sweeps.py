@@ -101,9 +101,7 @@ def main() -> None:
         job = compile_schedule(schedule, hardware)
         timing = best_of(lambda s=schedule: compile_schedule(s, hardware), budget_s=2.0)
         size, _ = max_instructions(job)
-        print(
-            f"{name:32} {timing.best_s * 1e3:9.2f} {timing.median_s * 1e3:10.2f} {size:13d}"
-        )
+        print(f"{name:32} {timing.best_s * 1e3:9.2f} {timing.median_s * 1e3:10.2f} {size:13d}")
 
 
 if __name__ == "__main__":
