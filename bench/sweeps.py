@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from bench.machine import describe
@@ -99,7 +100,7 @@ def main() -> None:
     for name, build in cases(args.quick).items():
         schedule = build()
         job = compile_schedule(schedule, hardware)
-        timing = best_of(lambda s=schedule: compile_schedule(s, hardware), budget_s=2.0)
+        timing = best_of(partial(compile_schedule, schedule, hardware), budget_s=2.0)
         size, _ = max_instructions(job)
         print(f"{name:32} {timing.best_s * 1e3:9.2f} {timing.median_s * 1e3:10.2f} {size:13d}")
 
