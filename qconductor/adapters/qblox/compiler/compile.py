@@ -94,6 +94,7 @@ def _compile_flat(
     diag.raise_if_errors()
 
     played: dict[tuple[int, str], FixedPointSweep] = {}
+    triggers: dict[tuple[str, str], int] = {}  # feedback label -> trigger address, per cluster
     contexts: list[tuple[SeqContext, list[Event]]] = []
     for alloc in allocations.values():
         ctx = SeqContext(
@@ -102,6 +103,7 @@ def _compile_flat(
             repetitions=schedule.repetitions,
             options=alloc.options,
             played=played,
+            triggers=triggers,
         )
         ctx.marker_base = alloc.switch_bits  # RF output switches, held while the program runs
         contexts.append((ctx, build_tree(ctx, flat, alloc.ops)))
