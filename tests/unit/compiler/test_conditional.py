@@ -216,3 +216,27 @@ def test_acquisitions_of_the_feedback_sequencer_end_a_latency_apart(
     program = sequencer(job, 1).sequence
     assert program is not None
     assert "set_latch_en 1, 4" in program.program
+
+
+def test_two_labels_get_two_trigger_addresses(hardware: HardwareConfig) -> None:
+    s = Schedule(name="two", clocks={**CLOCKS, "q1.ro": 250e6})
+    for q in (0, 1):
+        res = dict(port=f"q{q}:res", clock=f"q{q}.ro")
+        s.add(
+            ThresholdedAcquisition(
+                **res, duration=100, threshold=0.0, acq_channel=q, feedback_trigger_label=f"q{q}"
+            ),
+            at=0,
+        )
+    for q, mw in ((0, MW), (1, MW1)):
+        pi = DragPulse(**mw, amplitude=0.5, beta=0.0, duration=40)
+        s.add(Conditional(trigger=f"q{q}", body=[TimedOperation(start=0, op=pi)]), at=1000)
+    job = compile_schedule(s, hardware)
+    addresses = [sequencer(job, 2, i).settings.thresholded_acq_trigger_address for i in (0, 1)]
+    assert sorted(addresses) == [1, 2]  # type: ignore[type-var]
+    masks = {
+        f"set_cond 1, {1 << (a - 1)}, 0, 4"  # type: ignore[operator]
+        for a in addresses
+    }
+    programs = [sequencer(job, 1, i).sequence for i in (0, 1)]
+    assert {line.strip() for p in programs if p for line in p.program.splitlines()} >= masks
