@@ -117,14 +117,19 @@ def interpret(
     triggers: TriggerSource = no_triggers,
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
     compress: bool = True,
+    stop_ns: int | None = None,
 ) -> SequencerTrace:
-    """Execute one sequencer's ``sequence`` dict and return its trace; see the module doc."""
+    """Execute one sequencer's ``sequence`` dict and return its trace; see the module doc.
+
+    ``stop_ns``: stop once the real-time clock reaches it (ns after the first ``wait_sync``):
+    the trace then holds every event before ``stop_ns``, and faults later in the program go
+    unseen. Default: run to the program's ``stop``."""
     seq = sequence.to_driver() if isinstance(sequence, SequenceDict) else sequence
     run = _Run(seq, path, triggers)
     run.freq = round(4 * nco_freq_hz)
     run.phase0 = math.radians(nco_phase_offs_deg)
     run.integration = integration_length_ns
-    return run.execute(max_instructions, compress)
+    return run.execute(max_instructions, compress, stop_ns)
 
 
 def _arrays(table: Mapping[str, Any]) -> dict[int, WaveArray]:
@@ -173,7 +178,7 @@ class _Run:
         return QconductorError(ErrorCode.INSTRUMENT_ERROR, f"{flag}: {detail}", where)
 
     # --- the main loop ----------------------------------------------------------------------
-    def execute(self, budget: int, compress: bool) -> SequencerTrace:
+    def execute(self, budget: int, compress: bool, stop_ns: int | None = None) -> SequencerTrace:
         prog, regs, count, pc = self.program, self.regs, 0, 0
         snaps: dict[int, tuple[list[int], tuple[object, ...], int, int]] = {}
         tried: set[int] = set()
@@ -206,6 +211,8 @@ class _Run:
                     tried.discard(pc - 1)
             elif op in REAL_TIME:
                 self.real_time(op, args, v, line)
+                if stop_ns is not None and self.synced and self.clock - self.origin >= stop_ns:
+                    return SequencerTrace(tuple(self.items), self.clock - self.origin, count)
             elif op == "stop":
                 return SequencerTrace(tuple(self.items), self.clock - self.origin, count)
             elif op == "jmp":

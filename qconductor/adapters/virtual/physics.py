@@ -39,7 +39,10 @@ the qubit (Bernoulli with ``P(|1>)``) and returns
 with ``noise_sigma`` per quadrature. Not modelled: decay during the readout, measurement-induced
 dephasing, readout photons, the integration length's effect on noise, crosstalk between
 multiplexed resonators (each acquisition sees only the resonator on its port), and correlations
-between the bins of one repetition (each bin projects independently).
+between the bins of one repetition (each bin projects independently). A caller that models
+measurement back-action (the simulated lab does, for feedback measurements: see
+:mod:`.simulate`) samples the states itself, reads them out with :func:`readout_states`, and
+continues the evolution from the projected state with ``evolve(..., initial=, start=)``.
 """
 
 from __future__ import annotations
@@ -47,18 +50,32 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from .lab import Qubit, Resonator
 
-__all__ = ["DrivePulse", "PropagatorCache", "evolve", "readout", "resonator_response"]
+__all__ = [
+    "EXCITED",
+    "GROUND",
+    "DrivePulse",
+    "PropagatorCache",
+    "evolve",
+    "readout",
+    "readout_states",
+    "resonator_response",
+]
 
 FloatArray = npt.NDArray[np.float64]
 ComplexArray = npt.NDArray[np.complex128]
 
 NS = 1e-9
+GROUND: Final = (0.0, 0.0, 1.0)
+"""The Bloch vector of ``|0>`` (where :func:`evolve` starts by default)."""
+EXCITED: Final = (0.0, 0.0, -1.0)
+"""The Bloch vector of ``|1>``."""
 _CacheKey = tuple[float, float, float, float, bytes]
 
 
@@ -217,29 +234,36 @@ def evolve(
     measure_times: Sequence[int] | npt.NDArray[np.int64],
     *,
     cache: PropagatorCache | None = None,
+    initial: Sequence[float] = GROUND,
+    start: int = 0,
 ) -> FloatArray:
     """The qubit's excited-state probability at each of ``measure_times`` (ns, any order).
 
-    The qubit starts in ``|0>`` at t = 0. A measurement at a pulse's start sees the state before
-    the pulse, at its end the state after it, in between the state part-way through. Pulses must
-    not overlap (ValueError). ``cache``: keep one across calls (a fresh one otherwise)."""
+    The qubit starts in the Bloch vector ``initial`` (``(x, y, z)`` in the qubit frame, ``z = +1``
+    in ``|0>``; :data:`GROUND` or :data:`EXCITED` after a projective measurement) at ``start``
+    ns: by default in ``|0>`` at t = 0. Pulses and measure times must not be earlier than
+    ``start`` (ValueError). A measurement at a pulse's start sees the state before the pulse, at
+    its end the state after it, in between the state part-way through. Pulses must not overlap
+    (ValueError). ``cache``: keep one across calls (a fresh one otherwise)."""
     cache = PropagatorCache() if cache is None else cache
     times = np.asarray(measure_times, dtype=np.int64).reshape(-1)
-    if times.size and times.min() < 0:
-        raise ValueError("measure times must be >= 0 ns")
+    if times.size and times.min() < start:
+        raise ValueError(f"measure times must be >= {start} ns")
     ordered = sorted((p for p in pulses if len(p.envelope)), key=lambda p: p.start)
     for before, after in itertools.pairwise(ordered):
         if after.start < before.end:
             raise ValueError(f"pulses at {before.start} ns and {after.start} ns overlap")
-    if ordered and ordered[0].start < 0:
-        raise ValueError("pulses must start at t >= 0 ns")
+    if ordered and ordered[0].start < start:
+        raise ValueError(f"pulses must start at t >= {start} ns")
+    if len(initial) != 3:
+        raise ValueError("initial is a Bloch vector (x, y, z)")
     carrier = _carrier_maps(qubit, ordered, cache)
 
     order = np.argsort(times, kind="stable")
     sorted_t = times[order]
     z = np.empty(times.size)
-    state = np.array([0.0, 0.0, 1.0, 1.0])
-    now, j = 0, 0
+    state = np.array([*initial, 1.0], dtype=np.float64)
+    now, j = start, 0
     for pulse, cmap in zip(ordered, carrier, strict=True):
         k = int(np.searchsorted(sorted_t, pulse.start, side="right"))
         z[j:k] = _relax(qubit, state, sorted_t[j:k] - now)[:, 2]
@@ -281,11 +305,27 @@ def readout(
     """Single-shot IQ values, shape ``(len(p_excited), shots)``: average over axis 1 for
     average mode, keep them for append mode. Draws from ``rng``: the states, then the noise."""
     p = np.asarray(p_excited, dtype=np.float64).reshape(-1)
+    states = rng.random((p.size, shots)) < p[:, None]
+    return readout_states(
+        resonator, states, probe_frequency, probe_amplitude, rng, noise_sigma=noise_sigma
+    )
+
+
+def readout_states(
+    resonator: Resonator,
+    states: npt.NDArray[np.bool_],
+    probe_frequency: float,
+    probe_amplitude: float,
+    rng: np.random.Generator,
+    *,
+    noise_sigma: float,
+) -> ComplexArray:
+    """Single-shot IQ values of shots whose states are known (True: ``|1>``), any shape: the
+    readout of a qubit already projected. Draws only the noise from ``rng``."""
     scale = probe_amplitude * resonator.response_amplitude
     ground = scale * resonator_response(resonator, probe_frequency, excited=False)
     excited = scale * resonator_response(resonator, probe_frequency, excited=True)
-    states = rng.random((p.size, shots)) < p[:, None]
-    iq = np.where(states, excited, ground)
-    noise = rng.standard_normal((p.size, shots, 2))
+    iq: ComplexArray = np.where(states, excited, ground)
+    noise = rng.standard_normal((*states.shape, 2))
     iq += noise_sigma * noise.view(np.complex128)[..., 0]
     return iq

@@ -11,6 +11,7 @@ that state the event's parameter update changed.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -128,6 +129,11 @@ class SequencerTrace:
     def events(self) -> list[Event]:
         """Every event, repeats unrolled (bins advanced), in time order."""
         return list(_expand(self.items, 0))
+
+    def events_before(self, stop: int) -> list[Event]:
+        """The events that start before ``stop`` ns, repeats unrolled only as far as needed
+        (one repetition of a folded 10^6-repetition loop costs one repetition)."""
+        return list(itertools.takewhile(lambda e: e.time < stop, _expand(self.items, 0)))
 
     @property
     def event_count(self) -> int:
