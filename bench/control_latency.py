@@ -31,11 +31,15 @@ from qconductor.protocol.messages import StatusArgs, request_message
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_daemon(tmp: Path) -> tuple[subprocess.Popen[str], str]:
+def start_daemon(tmp: Path, extra: str = "") -> tuple[subprocess.Popen[str], str]:
+    """``qconductor serve`` on ephemeral loopback ports with the simulated lab; ``extra`` is
+    appended to its TOML config."""
     config = tmp / "qconductor.toml"
     config.write_text(
         f"""
 [control]
+bind = "tcp://127.0.0.1:0"
+[streams]
 bind = "tcp://127.0.0.1:0"
 [hardware]
 config = "{ROOT / "config" / "hardware" / "default.json"}"
@@ -46,6 +50,7 @@ lab = "{ROOT / "config" / "labs" / "default.toml"}"
 [log]
 format = "json"
 level = "warning"
+{extra}
 """
     )
     proc = subprocess.Popen(

@@ -1,11 +1,12 @@
 """The daemon process: one root task group owning every service, and a safe shutdown.
 
 Start-up order: logging, configs (an invalid one stops the start with its diagnostics), the
-instruments (clusters and external local oscillators, opened in their own threads), then the
-control socket; only when it listens is
-readiness announced (a line on stdout and, if asked, a ready file with the endpoints). SIGINT
-and SIGTERM cancel the root group; the shielded shutdown then stops every sequencer and
-closes every instrument before the process exits. SIGHUP reloads the hardware config. Under
+instruments (clusters and external local oscillators, opened in their own threads), the data
+socket, then the control socket; only when both listen is readiness announced (a line on
+stdout naming both endpoints and, if asked, a ready file with them). SIGINT and SIGTERM stop
+the queue (jobs not started are cancelled) and cancel the root group: every running job is
+stopped on its hardware (shielded) and marked cancelled, then every instrument is closed and
+the compile workers ended before the process exits. SIGHUP reloads the hardware config. Under
 systemd (``Type=notify``) readiness, watchdog keep-alives from the event loop and stopping are
 reported through ``NOTIFY_SOCKET``.
 """
@@ -13,6 +14,7 @@ reported through ``NOTIFY_SOCKET``.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import signal
@@ -31,8 +33,10 @@ from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
 from qconductor.adapters.virtual.adapter import VirtualClusterAdapter
 from qconductor.adapters.virtual.lab import load_lab
 from qconductor.daemon.config import DaemonConfig
+from qconductor.daemon.pool import Compiler
 from qconductor.daemon.server import ControlServer
 from qconductor.daemon.service import Service
+from qconductor.daemon.streams import StreamPublisher
 from qconductor.daemon.systemd import Notifier
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardware_config
@@ -62,6 +66,7 @@ def build_adapters(config: DaemonConfig, hardware: HardwareConfig) -> dict[str, 
                 modules[cluster_cfg.name],
                 load_lab(cluster_cfg.lab),
                 pacing=cluster_cfg.pacing,
+                faults=cluster_cfg.faults,
             )
             continue
         adapters[cluster_cfg.name] = QbloxClusterAdapter(
@@ -100,14 +105,37 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
     oscillators = build_local_oscillators(config, hardware)
     context = zmq.asyncio.Context()
     systemd = Notifier()
+    streams = config.streams
+    publisher = StreamPublisher(
+        streams.bind,
+        sndhwm=streams.sndhwm,
+        buffer_bytes_per_job=streams.buffer_bytes_per_job,
+        max_jobs_buffered=streams.max_jobs_buffered,
+        context=context,
+    )
+    compile_cfg = config.compile
+    compiler = Compiler(
+        workers=compile_cfg.workers,
+        pool_min_operations=compile_cfg.pool_min_operations,
+        cache_size=compile_cfg.cache_size,
+    )
+    service: Service | None = None
     try:
         async with anyio.create_task_group() as tg:
             for adapter in adapters.values():
                 await adapter.open()
             for lo in oscillators.values():
                 await lo.open()
-            service = Service(config, hardware, adapters, tg, oscillators)
+            service = Service(
+                config, hardware, adapters, tg, oscillators, publisher=publisher, compiler=compiler
+            )
+            # What start-up made (modules, the driver, configs) lives as long as the daemon: out
+            # of the collector's sight, a full collection takes ~1 ms instead of ~40 ms.
+            gc.collect()
+            gc.freeze()
             tg.start_soon(service.loop_lag.run)
+            data = await tg.start(publisher.run)
+            tg.start_soon(service.publish_status)
             server = ControlServer(
                 context,
                 config.control.bind,
@@ -116,12 +144,15 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
             )
             endpoint = await tg.start(server.serve)
             tg.start_soon(_handle_signals, tg.cancel_scope, service)
-            _announce(endpoint, ready_file)
-            systemd.ready(f"listening on {endpoint}")
+            _announce(endpoint, data, ready_file)
+            systemd.ready(f"listening on {endpoint}, publishing on {data}")
             tg.start_soon(systemd.watchdog)
     finally:
         systemd.stopping()
+        if service is not None:
+            service.close()
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
+            await compiler.aclose()
             for name, adapter in adapters.items():
                 try:
                     await adapter.close()
@@ -137,11 +168,15 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
         log.info("stopped")
 
 
-def _announce(endpoint: str, ready_file: Path | None) -> None:
-    print(f"qconductor {__version__} listening on {endpoint} (pid {os.getpid()})", flush=True)
+def _announce(endpoint: str, data: str, ready_file: Path | None) -> None:
+    print(
+        f"qconductor {__version__} listening on {endpoint} publishing on {data} "
+        f"(pid {os.getpid()})",
+        flush=True,
+    )
     if ready_file is not None:
         tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"control": endpoint, "pid": os.getpid()}))
+        tmp.write_text(json.dumps({"control": endpoint, "data": data, "pid": os.getpid()}))
         tmp.replace(ready_file)  # atomic: a reader never sees half a file
 
 
@@ -153,6 +188,7 @@ async def _handle_signals(scope: anyio.CancelScope, service: Service) -> None:
                 await service.reload_hardware()
                 continue
             log.info("signal, shutting down", signal=signal.Signals(signum).name)
+            service.close()
             scope.cancel()
             return
 

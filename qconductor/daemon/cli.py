@@ -2,7 +2,9 @@
 
     qconductor serve [--config FILE] [--bind ENDPOINT] [--ready-file FILE]
     qconductor status [--address ENDPOINT]
-    qconductor submit SCHEDULE.json [--address ENDPOINT] [--timeout SECONDS]
+    qconductor submit SCHEDULE.json [--address ENDPOINT] [--timeout SECONDS] [--priority N]
+                      [--ttl SECONDS] [--no-wait] [--name CLIENT]
+    qconductor watch [JOB_ID] [--address ENDPOINT]
     qconductor cancel JOB_ID [--address ENDPOINT]
     qconductor config check FILE [--json] | schema | upgrade FILE
     qconductor compile SCHEDULE.json --hardware CONFIG [--out DIR] | --print-schema
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from qconductor import __version__
 from qconductor.protocol.client import DEFAULT_ADDRESS, Client
@@ -50,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("schedule", type=Path)
     submit.add_argument("--address", default=DEFAULT_ADDRESS)
     submit.add_argument("--timeout", type=float, default=60.0, help="seconds")
+    submit.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    submit.add_argument("--ttl", type=float, help="drop the job if not started within SECONDS")
+    submit.add_argument("--name", help="client name: the queue's fair share (default: this run)")
+    submit.add_argument(
+        "--no-wait", action="store_true", help="print the job id and return; see watch"
+    )
+
+    watch = sub.add_parser("watch", help="follow a job to its end (or the daemon's status)")
+    watch.add_argument("job_id", nargs="?")
+    watch.add_argument("--address", default=DEFAULT_ADDRESS)
 
     config = sub.add_parser("config", help="hardware compilation config tools")
     csub = config.add_subparsers(dest="config_command", required=True)
@@ -80,6 +93,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "submit":
                 return _submit(args)
+            case "watch":
+                from qconductor.daemon.watch import watch_daemon, watch_job
+
+                with Client(args.address, timeout_s=10.0) as client:
+                    if args.job_id is None:
+                        return watch_daemon(client)
+                    return watch_job(client, args.job_id)
             case "cancel":
                 with Client(args.address, timeout_s=10.0) as client:
                     print(f"job {args.job_id}: {client.cancel(args.job_id).state}")
@@ -103,21 +123,30 @@ def _serve(args: argparse.Namespace) -> int:
     from qconductor.daemon.config import DEFAULT_CONFIG, load_daemon_config
     from qconductor.daemon.logs import configure_logging
 
-    config = load_daemon_config(args.config or DEFAULT_CONFIG)
-    updates: dict[str, Any] = {}
-    if args.bind:
-        updates["control"] = {**config.control.model_dump(), "bind": args.bind}
-    if args.log_format:
-        updates["log"] = {**config.log.model_dump(), "format": args.log_format}
-    config = config.model_validate({**config.model_dump(), **updates})
+    try:
+        config = load_daemon_config(args.config or DEFAULT_CONFIG)
+        updates: dict[str, Any] = {}
+        if args.bind:
+            updates["control"] = {**config.control.model_dump(), "bind": args.bind}
+        if args.log_format:
+            updates["log"] = {**config.log.model_dump(), "format": args.log_format}
+        config = config.model_validate({**config.model_dump(), **updates})
+    except (QconductorError, ValidationError) as exc:
+        print(f"qconductor: {exc}", file=sys.stderr)
+        return 2
     configure_logging(config.log.format, config.log.level)
     return run(config, ready_file=args.ready_file)
 
 
 def _submit(args: argparse.Namespace) -> int:
     schedule = Schedule.model_validate_json(args.schedule.read_text())
-    with Client(args.address, timeout_s=args.timeout) as client:
-        result = client.submit(schedule, timeout_s=args.timeout)
+    options: dict[str, Any] = {"priority": args.priority, "ttl_s": args.ttl}
+    with Client(args.address, timeout_s=args.timeout, name=args.name) as client:
+        if args.no_wait:
+            job = client.enqueue(schedule, **options)
+            print(f"job {job.job_id}: {job.state}")
+            return 0
+        result = client.submit(schedule, timeout_s=args.timeout, **options)
     print(f"job {result.job_id}: {result.state}")
     with np.printoptions(precision=5, suppress=True, threshold=20):
         for channel, data in sorted(result.acquisitions.items()):

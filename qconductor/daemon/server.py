@@ -3,14 +3,20 @@
 Frames in: ``[peer identity, (empty delimiter, from REQ peers), body, *array frames]``; the reply
 goes back with the same routing prefix. A request that fails to decode or validate gets an error
 reply with a stable code, a handler's own failure another code, and a defect in a handler is an
-``INTERNAL`` error reply: the server itself never stops for one bad request. All sends go
-through one lock (a ZeroMQ socket is not safe for concurrent senders).
+``INTERNAL`` error reply: the server itself never stops for one bad request. A message over
+``max_bytes`` never reaches us: ZeroMQ drops the peer that sent it. All sends go through one
+lock (a ZeroMQ socket is not safe for concurrent senders).
+
+The handler is told which connection a request came on (``peer``: its routing identity in
+hex), which the queue uses as the client's identity when a submit names none. A large request
+(a schedule of many operations) is decoded and validated in a worker thread, so the event loop
+never spends the tens of milliseconds that takes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import structlog
@@ -31,7 +37,8 @@ from qconductor.protocol.messages import (
 )
 
 log = structlog.get_logger("qconductor.control")
-Handler = Callable[[Request], Awaitable[dict[str, Any]]]
+Handler = Callable[[Request, str], Awaitable[dict[str, Any]]]
+PARSE_IN_THREAD_BYTES = 256 * 1024  # about 5000 operations of a schedule
 
 
 class ControlServer:
@@ -59,6 +66,11 @@ class ControlServer:
                 while True:
                     frames = await sock.recv_multipart(copy=False)
                     tg.start_soon(self._answer, sock, [f.buffer for f in frames])
+                    if cast(int, sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+                        # More is queued and would be received without yielding: let the
+                        # requests taken so far run first, so a flood never holds up timers
+                        # or running jobs.
+                        await anyio.lowlevel.checkpoint()
         finally:
             sock.close(linger=0)
 
@@ -66,14 +78,17 @@ class ControlServer:
         if len(frames) < 2:
             return  # a ROUTER always prefixes the identity; nothing to answer
         routing, body = _split_routing(frames)
+        peer = "peer-" + bytes(routing[0]).hex()
         request_id: RequestId | None = None
         try:
-            with collector_paused():  # a large schedule: most of the time would be the GC's
-                message = decode(body)
-                request_id = request_id_of(message)
-                request_id, request = parse_request(message)
+            if body[0].nbytes > PARSE_IN_THREAD_BYTES:
+                request_id, request = await anyio.to_thread.run_sync(_parse, body)
+            else:
+                request_id, request = _parse(body)
             with structlog.contextvars.bound_contextvars(request_id=request_id):
-                reply = ok_reply(request_id, await self._handler(request))
+                reply = ok_reply(request_id, await self._handler(request, peer))
+        except _Refused as refused:
+            reply = error_reply(refused.request_id, refused.error)
         except QconductorError as exc:
             reply = error_reply(request_id, exc)
         except Exception as exc:
@@ -88,6 +103,26 @@ class ControlServer:
             )
         async with self._send_lock:
             await sock.send_multipart([*routing, *encode(reply)], copy=False)
+
+
+class _Refused(Exception):
+    """A request that failed to parse, with the id it had (if any) for the reply."""
+
+    def __init__(self, request_id: RequestId | None, error: QconductorError) -> None:
+        super().__init__(error.message)
+        self.request_id = request_id
+        self.error = error
+
+
+def _parse(body: list[memoryview]) -> tuple[RequestId, Request]:
+    request_id: RequestId | None = None
+    try:
+        with collector_paused():  # a large schedule: most of the time would be the GC's
+            message = decode(body)
+            request_id = request_id_of(message)
+            return parse_request(message)
+    except QconductorError as exc:
+        raise _Refused(request_id, exc) from None
 
 
 def _split_routing(frames: list[memoryview]) -> tuple[list[memoryview], list[memoryview]]:

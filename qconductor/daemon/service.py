@@ -1,79 +1,83 @@
-"""The verbs: compile, arm, start, retrieve, submit, status.
+"""The verbs, and the queue that drives submitted jobs through the pipeline.
 
-One job at a time owns a cluster (its sequencers start together): ``arm`` takes the job's
-clusters, and they are given back when the job ends. ``start`` leaves a background task that
-waits for the sequencers to stop, reads the acquisitions and finishes the job, so ``retrieve``
-only waits for that. ``submit`` is the four in one and waits for busy clusters instead of
-refusing. A failure at any stage fails the job (with its phase), stops the hardware (shielded
-from cancellation) and releases the clusters.
+``submit`` queues a job (:mod:`qconductor.daemon.queue` orders the queue). The first
+``pipeline_depth`` queued jobs are compiled ahead of their turn (:mod:`qconductor.daemon.pool`:
+cached by content hash, off the event loop). A compiled job is dispatched as soon as every
+cluster it uses is free: one job at a time per cluster, its sequencers started together; jobs
+on different clusters run concurrently. No job overtakes one queued before it on the same
+cluster, nor one still compiling.
 
-Arming a job first sets its external local oscillators (``CompiledJob.local_oscillators``), each
-through the LO adapter that ``matches`` it, then arms the clusters: an LO the daemon has no
-adapter for (``INSTRUMENT_MISMATCH``) or one that refuses fails the job in phase "arm".
+Pipelining: when job N's sequencers stop, its acquisitions are read and its clusters released
+at once, so job N+1 arms (settings, upload) while N's data is still being published and
+returned. Reading must come first: arming the same sequencers would overwrite N's acquisitions.
+
+The explicit verbs (``compile``, ``arm``, ``start``, ``retrieve``) drive one job by hand: ``arm``
+takes the job's clusters if they are free (it does not queue), ``start`` leaves a task that
+waits for the sequencers and reads the acquisitions. ``cancel`` works at any stage: a job
+being armed, armed, running or read out is stopped (shielded from cancellation, with a
+deadline) and its clusters released. Every instrument call has a deadline
+(:mod:`qconductor.daemon.instruments`). A failure fails only its job, in the phase it happened,
+with the instruments' status flags; the daemon serves on.
+
+Every state change and every acquisition channel is handed to the publisher (the data socket);
+every log line about a job carries its id.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import numpy as np
 import structlog
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from qconductor import __version__
-from qconductor.adapters.base import InstrumentAdapter
+from qconductor.adapters.base import AcquisitionData, InstrumentAdapter
 from qconductor.adapters.lo import LocalOscillatorAdapter
-from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.daemon.config import DaemonConfig
+from qconductor.daemon.events import NullPublisher, Publisher
+from qconductor.daemon.failures import (
+    check_same_modules,
+    error_of,
+    internal_error,
+    prefixed,
+    refuse_queued,
+)
+from qconductor.daemon.instruments import Instruments
 from qconductor.daemon.jobs import TERMINAL, Job, JobState, JobStore
 from qconductor.daemon.looplag import LoopLag
-from qconductor.daemon.oscillators import apply_lo_settings, lo_health
+from qconductor.daemon.metrics import ClusterMetrics
+from qconductor.daemon.oscillators import lo_health
+from qconductor.daemon.pool import Compiler
+from qconductor.daemon.queue import JobQueue
+from qconductor.daemon.summary import describe, job_result
 from qconductor.protocol.compiled import CompiledJob
-from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
+from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
 from qconductor.protocol.messages import (
     PROTOCOL_VERSION,
     ArmArgs,
     CancelArgs,
     CompileArgs,
+    JobArgs,
+    ReplayArgs,
     Request,
     RetrieveArgs,
     StartArgs,
     StatusArgs,
     SubmitArgs,
+    WaitArgs,
     error_body,
 )
 from qconductor.protocol.schedule import Schedule
+from qconductor.protocol.stream import encode_replay
 
 log = structlog.get_logger("qconductor.daemon")
-
-
-class ClusterLease:
-    """Who owns a cluster now. Released by whichever task finishes the job."""
-
-    def __init__(self) -> None:
-        self.owner: str | None = None
-        self._sem = anyio.Semaphore(1)
-
-    def try_take(self, job_id: str) -> bool:
-        try:
-            self._sem.acquire_nowait()
-        except anyio.WouldBlock:
-            return False
-        self.owner = job_id
-        return True
-
-    async def take(self, job_id: str) -> None:
-        await self._sem.acquire()
-        self.owner = job_id
-
-    def give_back(self, job_id: str) -> None:
-        if self.owner == job_id:
-            self.owner = None
-            self._sem.release()
+_NOTHING = contextlib.nullcontext()
+_HARDWARE_STATES = (JobState.ARMING, JobState.ARMED, JobState.RUNNING, JobState.RETRIEVING)
 
 
 class Service:
@@ -84,151 +88,125 @@ class Service:
         adapters: dict[str, InstrumentAdapter],
         task_group: TaskGroup,
         local_oscillators: dict[str, LocalOscillatorAdapter] | None = None,
+        *,
+        publisher: Publisher | None = None,
+        compiler: Compiler | None = None,
     ) -> None:
         self.config = config
         self.hardware = hardware
         self.adapters = adapters
         self.local_oscillators = dict(local_oscillators or {})
-        self.jobs = JobStore(config.jobs.keep_finished)
-        self.leases = {name: ClusterLease() for name in adapters}
-        self._tg = task_group
-        self._started = time.monotonic()
+        self.instruments = Instruments(
+            adapters,
+            self.local_oscillators,
+            call_timeout_s=config.instrument.call_timeout_s,
+            run_timeout_s=config.jobs.run_timeout_s,
+        )
+        self.publisher: Publisher = publisher or NullPublisher()
+        self.compiler = compiler or Compiler(
+            workers=config.compile.workers,
+            pool_min_operations=config.compile.pool_min_operations,
+            cache_size=config.compile.cache_size,
+        )
+        self.jobs = JobStore(
+            config.jobs.keep_finished, on_change=self._publish_state, on_evict=self._forget
+        )
+        self.queue = JobQueue(
+            strict_priority=config.queue.strict_priority, aging_s=config.queue.aging_s
+        )
+        self.owner: dict[str, str | None] = dict.fromkeys(adapters)
+        self.metrics = {name: ClusterMetrics() for name in adapters}
         self.loop_lag = LoopLag()
+        self._tg = task_group
+        self._closing = False
+        self._started = time.monotonic()
         self._hardware_loaded_at = time.time()
         self._reload_error: QconductorError | None = None
 
-    async def handle(self, request: Request) -> dict[str, Any]:
-        match request:
-            case CompileArgs():
-                return await self.compile(request)
-            case ArmArgs():
-                return await self.arm(request.job_id)
-            case StartArgs():
-                return await self.start(request.job_id)
-            case RetrieveArgs():
-                return await self.retrieve(request.job_id, request.timeout_s)
-            case SubmitArgs():
-                return await self.submit(request)
-            case StatusArgs():
-                return await self.status()
-            case CancelArgs():
-                return await self.cancel(request.job_id)
+    async def handle(self, request: Request, peer: str = "") -> dict[str, Any]:
+        """Answer one request; ``peer`` names the connection it came on."""
+        job_id = getattr(request, "job_id", None)
+        bound = structlog.contextvars.bound_contextvars(job_id=job_id) if job_id else _NOTHING
+        with bound:
+            match request:
+                case CompileArgs():
+                    return await self.compile(request, peer)
+                case ArmArgs():
+                    return await self.arm(request.job_id)
+                case StartArgs():
+                    return await self.start(request.job_id)
+                case RetrieveArgs():
+                    return await self.retrieve(request.job_id, request.timeout_s)
+                case SubmitArgs():
+                    return await self.submit(request, peer)
+                case StatusArgs():
+                    return await self.status()
+                case CancelArgs():
+                    return await self.cancel(request.job_id)
+                case JobArgs():
+                    return self.describe(self.jobs.get(request.job_id))
+                case WaitArgs():
+                    return await self.wait(request.job_id, request.timeout_s)
+                case ReplayArgs():
+                    messages = self.publisher.replay(
+                        request.stream, request.from_seq, request.to_seq
+                    )
+                    return encode_replay(messages)
 
-    # --- compile ---------------------------------------------------------------------------
-    async def compile(self, args: CompileArgs) -> dict[str, Any]:
-        job = await self._compile(args.schedule, args.hardware_config)
-        result = _job_summary(job)
+    # --- the explicit verbs ----------------------------------------------------------------
+    async def compile(self, args: CompileArgs, peer: str = "") -> dict[str, Any]:
+        hardware = await self._hardware_for(args.hardware_config)
+        job = self.jobs.new(JobState.COMPILING, client=peer, schedule=args.schedule)
+        try:
+            compiled = await self._compiled(args.schedule, hardware)
+        except QconductorError as exc:
+            job.fail("compile", exc)
+            raise
+        if job.state in TERMINAL:  # cancelled while it compiled
+            raise error_of(job)
+        job.compiled = compiled
+        job.advance(JobState.COMPILED)
+        log.info("compiled", job_id=job.id, schedule=compiled.schedule_name)
+        result = self.describe(job)
         if args.include_program:
-            result["compiled"] = job.compiled.model_dump(mode="json")
+            result["compiled"] = compiled.model_dump(mode="json")
         return result
 
-    async def _compile(self, schedule: Schedule, hardware: dict[str, Any] | None) -> Job:
-        config = self.hardware if hardware is None else _client_hardware(hardware)
-        compiled = await anyio.to_thread.run_sync(_compile_prefixed, schedule, config)
-        job = self.jobs.new(compiled)
-        log.info("compiled", job_id=job.id, schedule=schedule.name, hash=compiled.content_hash[:12])
-        return job
-
-    # --- arm / start / retrieve ------------------------------------------------------------
     async def arm(self, job_id: str) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         job.require(JobState.COMPILED, verb="arm")
-        adapters = self._adapters_for(job.compiled)
-        taken: list[str] = []
+        refuse_queued(job, "arm")
+        assert job.compiled is not None
+        adapters = self.instruments.for_job(job.compiled)
         for name in sorted(adapters):
-            if not self.leases[name].try_take(job.id):
-                for t in taken:
-                    self.leases[t].give_back(job.id)
+            if self.owner[name] is not None:
                 raise QconductorError(
                     ErrorCode.JOB_STATE,
-                    f"cluster {name} is busy with job {self.leases[name].owner}",
+                    f"cluster {name} is busy with job {self.owner[name]}",
                     "args.job_id",
                     hint="retrieve or wait for that job first, or use submit, which queues",
                 )
-            taken.append(name)
-        await self._arm(job, adapters)
+        self._take(job, adapters)
+        await self._drive(job, adapters, arm=True, run=False)
+        if job.state != JobState.ARMED:
+            raise error_of(job)
         self._tg.start_soon(self._expire_if_not_started, job)
-        return _job_summary(job)
-
-    async def _arm(self, job: Job, adapters: dict[str, InstrumentAdapter]) -> None:
-        try:
-            await apply_lo_settings(self.local_oscillators, job.compiled)
-            for adapter in adapters.values():
-                await adapter.arm(job.compiled)
-        except QconductorError as exc:
-            await self._finish_failed(job, "arm", exc)
-            raise
-        job.advance(JobState.ARMED)
-        log.info("armed", job_id=job.id)
+        return self.describe(job)
 
     async def start(self, job_id: str) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         job.require(JobState.ARMED, verb="start")
-        await self._start(job)
-        return _job_summary(job)
-
-    async def _start(self, job: Job) -> None:
-        adapters = self._adapters_for(job.compiled)
-        try:
-            for adapter in adapters.values():
-                await adapter.start()
-        except QconductorError as exc:
-            await self._finish_failed(job, "start", exc)
-            raise
-        job.advance(JobState.RUNNING)
-        log.info("running", job_id=job.id)
-        self._tg.start_soon(self._run_to_end, job, adapters)
-
-    async def _run_to_end(self, job: Job, adapters: dict[str, InstrumentAdapter]) -> None:
-        timeout = self.config.jobs.run_timeout_s + job.compiled.duration_ns * 1e-9
-        phase = "run"
-        try:
-            for adapter in adapters.values():
-                await adapter.wait_done(timeout)
-            if job.state in TERMINAL:  # cancelled while it ran: nothing to retrieve
-                return
-            phase = "retrieve"
-            data: dict[int, Any] = {}
-            for adapter in adapters.values():
-                data.update(await adapter.retrieve(job.compiled))
-        except QconductorError as exc:
-            await self._finish_failed(job, phase, exc)
-            return
-        except Exception as exc:  # a defect: fail the job, keep the daemon
-            log.exception("internal error", job_id=job.id)
-            await self._finish_failed(job, phase, _internal(exc))
-            return
-        if job.state in TERMINAL:  # cancelled while it ran: the hardware is already stopped
-            return
-        job.acquisitions = data
-        self._release(job)
-        job.advance(JobState.DONE)
-        log.info("done", job_id=job.id, seconds=_elapsed(job))
-
-    async def cancel(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job at any stage before it ends: an armed or running job's sequencers are
-        stopped (shielded from cancellation) and its clusters released for the next job."""
-        job = self.jobs.get(job_id)
-        if job.state in TERMINAL:
-            raise QconductorError(
-                ErrorCode.JOB_STATE,
-                f"job {job.id} already ended ({job.state}); nothing to cancel",
-                "args.job_id",
-            )
-        if job.state in (JobState.ARMED, JobState.RUNNING):
-            with anyio.CancelScope(shield=True):
-                for name in job.clusters:
-                    adapter = self.adapters.get(name)
-                    if adapter is not None and self.leases[name].owner == job.id:
-                        await _safe(adapter.stop)
-        self._release(job)
-        job.advance(JobState.CANCELLED)
-        log.info("cancelled", job_id=job.id)
-        return _job_summary(job)
+        refuse_queued(job, "start")
+        assert job.compiled is not None
+        adapters = self.instruments.for_job(job.compiled)
+        await self._tg.start(functools.partial(self._drive, job, adapters, arm=False, run=True))
+        if job.state in (JobState.FAILED, JobState.CANCELLED):
+            raise error_of(job)
+        return self.describe(job)
 
     async def retrieve(self, job_id: str, timeout_s: float) -> dict[str, Any]:
         job = self.jobs.get(job_id)
-        if job.state == JobState.COMPILED:
+        if job.state == JobState.COMPILED and not job.queued:
             raise QconductorError(
                 ErrorCode.JOB_STATE,
                 f"job {job.id} has not been armed and started; nothing to retrieve",
@@ -236,59 +214,384 @@ class Service:
             )
         with anyio.move_on_after(timeout_s):
             await job.finished.wait()
-        return _job_result(job, timeout_s)
+        return job_result(job, timeout_s)
 
-    async def submit(self, args: SubmitArgs) -> dict[str, Any]:
-        job = await self._compile(args.schedule, args.hardware_config)
-        adapters = self._adapters_for(job.compiled)
-        with anyio.move_on_after(args.timeout_s) as waiting:
-            for name in sorted(adapters):
-                await self.leases[name].take(job.id)
-        if waiting.cancelled_caught:
-            busy = ", ".join(f"{n} (job {self.leases[n].owner})" for n in sorted(adapters))
-            error = QconductorError(
-                ErrorCode.TIMEOUT,
-                f"job {job.id} waited {args.timeout_s} s for busy clusters: {busy}",
-                "args.timeout_s",
+    async def wait(self, job_id: str, timeout_s: float) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        with anyio.move_on_after(timeout_s):
+            await job.finished.wait()
+        return self.describe(job)
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job at any stage before it ends: a queued one leaves the queue, one on the
+        hardware is stopped (shielded, with a deadline) and its clusters released."""
+        job = self.jobs.get(job_id)
+        if job.state in TERMINAL:
+            raise QconductorError(
+                ErrorCode.JOB_STATE,
+                f"job {job.id} already ended ({job.state}); nothing to cancel",
+                "args.job_id",
             )
-            await self._finish_failed(job, "queue", error)
-            raise error
-        await self._arm(job, adapters)
-        await self._start(job)
+        reason = "cancelled by a client"
+        if self.queue.remove(job):
+            job.cancel(reason)
+            self._pump()
+        elif job.scope is not None:  # a task is arming, running or reading it
+            job.cancel_reason = reason
+            job.scope.cancel()
+            with anyio.move_on_after(self.config.instrument.call_timeout_s + 1.0):
+                await job.finished.wait()
+        elif job.state == JobState.ARMED:
+            job.cancel_reason = reason
+            await self._cancelled(job)
+        else:  # compiling, compiled by the verb, or dispatched and not yet arming
+            job.cancel(reason)
+            self._release(job)
+        log.info("cancel", job_id=job.id, state=str(job.state))
+        return self.describe(job)
+
+    # --- the queue ---------------------------------------------------------------------------
+    async def submit(self, args: SubmitArgs, peer: str = "") -> dict[str, Any]:
+        hardware = None
+        if args.hardware_config is not None:
+            hardware = await self._hardware_for(args.hardware_config)
+        if self._closing:
+            raise QconductorError(ErrorCode.JOB_STATE, "the daemon is stopping; not queued")
+        job = self.jobs.new(
+            JobState.QUEUED,
+            queued=True,
+            client=args.client or peer,
+            priority=args.priority,
+            schedule=args.schedule,
+            hardware=hardware,
+        )
+        now = time.monotonic()
+        if args.ttl_s is not None:
+            job.expires_at = now + args.ttl_s
+            self._tg.start_soon(self._expire_later, job, args.ttl_s)
+        self.queue.push(job, now)
+        log.info("queued", job_id=job.id, client=job.client, priority=job.priority)
+        self._pump()
+        if not args.wait:
+            return self.describe(job)
         with anyio.move_on_after(args.timeout_s):
             await job.finished.wait()
-        return _job_result(job, args.timeout_s)
+        return job_result(job, args.timeout_s)
+
+    def _pump(self) -> None:
+        """Dispatch every queued job whose clusters are free, in queue order, then start
+        compiling the next ``pipeline_depth`` jobs that wait. Synchronous: nothing changes
+        under it. It looks no further than it must: past an uncompiled job (whose clusters are
+        unknown, so nothing behind it may go first) or once every cluster is taken, only the
+        jobs to compile ahead matter."""
+        if self._closing:
+            return
+        now = time.monotonic()
+        depth = self.config.compile.pipeline_depth
+        blocked: set[str] = set()
+        waiting: list[Job] = []
+        dispatch: list[Job] = []
+        behind_uncompiled = False
+        for job in self.queue.ordered(now):
+            stuck = behind_uncompiled or len(blocked) >= len(self.owner)
+            if stuck and len(waiting) >= depth:
+                break
+            if job.compiled is None:
+                behind_uncompiled = True  # its clusters are unknown: keep the order behind it
+            elif not behind_uncompiled:
+                clusters = job.clusters
+                free = blocked.isdisjoint(clusters) and all(self.owner[c] is None for c in clusters)
+                blocked.update(clusters)
+                if free:
+                    dispatch.append(job)
+                    for name in clusters:
+                        self.owner[name] = job.id
+                    continue
+            waiting.append(job)
+        for job in dispatch:
+            self.queue.dispatched(job, now)
+            assert job.compiled is not None
+            adapters = self.instruments.for_job(job.compiled)
+            self._tg.start_soon(functools.partial(self._drive, job, adapters, arm=True, run=True))
+        for job in waiting[:depth]:
+            if job.state == JobState.QUEUED:
+                job.advance(JobState.COMPILING)
+                self._tg.start_soon(self._compile_queued, job)
+
+    async def _compile_queued(self, job: Job) -> None:
+        structlog.contextvars.unbind_contextvars("request_id")
+        with structlog.contextvars.bound_contextvars(job_id=job.id):
+            assert job.schedule is not None
+            error: QconductorError | None = None
+            try:
+                compiled = await self._compiled(job.schedule, job.hardware or self.hardware)
+                self.instruments.for_job(compiled)
+            except QconductorError as exc:
+                error = exc
+            except Exception as exc:
+                log.exception("internal error while compiling")
+                error = internal_error(exc)
+            if job.state in TERMINAL:  # cancelled or expired meanwhile
+                return
+            if error is not None:
+                self.queue.remove(job)
+                log.warning("failed", phase="compile", code=str(error.code), error=error.message)
+                job.fail("compile", error)
+            else:
+                job.compiled = compiled
+                job.schedule = job.hardware = None
+                job.advance(JobState.COMPILED)
+            self._pump()
+
+    async def _expire_later(self, job: Job, ttl_s: float) -> None:
+        structlog.contextvars.unbind_contextvars("request_id")
+        assert job.expires_at is not None
+        await anyio.sleep(max(0.0, job.expires_at - time.monotonic()))
+        if self.queue.remove(job):
+            job.cancel(
+                f"dropped unrun: its ttl_s of {ttl_s:g} s passed while it was {job.state}",
+                ErrorCode.JOB_EXPIRED,
+            )
+            log.info("expired", job_id=job.id)
+            self._pump()
+
+    def close(self) -> None:
+        """The daemon is stopping: dispatch nothing more, cancel what is still queued."""
+        self._closing = True
+        for job in list(self.queue):
+            self.queue.remove(job)
+            job.cancel("cancelled: the daemon stopped before it ran")
+            log.info("cancelled", job_id=job.id, reason=job.cancel_reason)
+
+    # --- driving a job on its instruments --------------------------------------------------
+    async def _drive(
+        self,
+        job: Job,
+        adapters: dict[str, InstrumentAdapter],
+        *,
+        arm: bool,
+        run: bool,
+        task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Arm and/or run (start, wait, read) a job whose clusters it owns. Cancellable through
+        ``job.scope``; a failure or cancellation stops the hardware and releases the clusters."""
+        compiled = job.compiled
+        assert compiled is not None
+        if job.state in TERMINAL:  # cancelled between its dispatch and now
+            task_status.started()
+            return
+        phase = "arm" if arm else "start"
+        data: AcquisitionData | None = None
+        reported = False
+        if job.queued:  # a task of its own: not about the request that happened to start it
+            structlog.contextvars.unbind_contextvars("request_id")
+        with structlog.contextvars.bound_contextvars(job_id=job.id), anyio.CancelScope() as scope:
+            job.scope = scope
+            try:
+                if arm:
+                    job.advance(JobState.ARMING)
+                    await self.instruments.arm(compiled, adapters)
+                    job.advance(JobState.ARMED)
+                if run:
+                    phase = "start"
+                    await self.instruments.start(adapters)
+                    job.advance(JobState.RUNNING)
+                    self._run_started(job)
+                    task_status.started()
+                    reported = True
+                    phase = "run"
+                    await self.instruments.wait_done(compiled, adapters)
+                    job.advance(JobState.RETRIEVING)
+                    self._run_ended(job)
+                    phase = "retrieve"
+                    data = await self.instruments.retrieve(compiled, adapters)
+            except QconductorError as exc:
+                await self._fail(job, phase, exc)
+            except anyio.get_cancelled_exc_class():
+                await self._cancelled(job)
+                raise
+            except Exception as exc:  # a defect: fail the job, keep the daemon
+                log.exception("internal error", phase=phase)
+                await self._fail(job, phase, internal_error(exc))
+            finally:
+                job.scope = None
+                if not reported:
+                    task_status.started()
+        if data is not None and job.state == JobState.RETRIEVING:
+            self._release(job)  # N's data is read: N+1 may arm now
+            self._finish(job, data)
+
+    def _finish(self, job: Job, data: AcquisitionData) -> None:
+        assert job.compiled is not None
+        specs = {spec.acq_channel: spec for spec in job.compiled.acquisitions}
+        for channel, array in data.items():
+            spec = specs.get(channel)
+            meta = spec.model_dump(mode="json") if spec is not None else {}
+            try:
+                self.publisher.publish_acquisitions(job.id, channel, {"data": array}, meta)
+            except Exception:
+                log.exception("publishing acquisitions failed", channel=channel)
+        job.acquisitions = data
+        job.advance(JobState.DONE)
+        log.info("done", seconds=_elapsed(job))
+
+    async def _fail(self, job: Job, phase: str, error: QconductorError) -> None:
+        log.warning("failed", phase=phase, code=str(error.code), error=error.message)
+        with anyio.CancelScope(shield=True):
+            owned = self._owned(job)
+            flags: dict[str, Any] = {}
+            if job.state in _HARDWARE_STATES:
+                await self.instruments.stop(owned)
+                flags = await self.instruments.status_flags(owned)
+            if job.state == JobState.RUNNING:
+                self._run_ended(job)
+            job.fail(phase, error, flags)
+            self._release(job)
+
+    async def _cancelled(self, job: Job) -> None:
+        with anyio.CancelScope(shield=True):
+            if job.state in _HARDWARE_STATES:
+                await self.instruments.stop(self._owned(job))
+            if job.state == JobState.RUNNING:
+                self._run_ended(job)
+            job.cancel(job.cancel_reason or "cancelled: the daemon stopped while it ran")
+            self._release(job)
+            log.info("cancelled", reason=job.cancel_reason)
+
+    async def _expire_if_not_started(self, job: Job) -> None:
+        await anyio.sleep(self.config.jobs.armed_timeout_s)
+        if job.state == JobState.ARMED and job.scope is None:
+            error = QconductorError(
+                ErrorCode.TIMEOUT,
+                f"job {job.id} was armed but not started within "
+                f"{self.config.jobs.armed_timeout_s} s; its clusters were released",
+            )
+            with structlog.contextvars.bound_contextvars(job_id=job.id):
+                await self._fail(job, "arm", error)
+
+    def _take(self, job: Job, adapters: dict[str, InstrumentAdapter]) -> None:
+        for name in adapters:
+            self.owner[name] = job.id
+
+    def _owned(self, job: Job) -> list[str]:
+        return [name for name in job.clusters if self.owner.get(name) == job.id]
+
+    def _release(self, job: Job) -> None:
+        for name in self._owned(job):
+            self.owner[name] = None
+        self._pump()
+
+    def _run_started(self, job: Job) -> None:
+        at = job.timestamps[JobState.RUNNING]
+        ready = job.timestamps.get(JobState.COMPILED) if job.queued else None
+        for name in job.clusters:
+            self.metrics[name].run_started(at, ready_at=ready)
+
+    def _run_ended(self, job: Job) -> None:
+        at = job.timestamps.get(JobState.RETRIEVING, time.time())
+        for name in job.clusters:
+            self.metrics[name].run_ended(at)
+
+    # --- compiling -----------------------------------------------------------------------------
+    async def _compiled(self, schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
+        try:
+            return await self.compiler.compile(schedule, hardware)
+        except QconductorError as exc:
+            raise prefixed(exc, "args.schedule") from None
+
+    async def _hardware_for(self, raw: dict[str, Any] | None) -> HardwareConfig:
+        if raw is None:
+            return self.hardware
+        try:
+            return await anyio.to_thread.run_sync(load_hardware_config, raw)
+        except QconductorError as exc:
+            raise prefixed(exc, "args.hardware_config") from None
+
+    # --- reporting -----------------------------------------------------------------------------
+    def describe(self, job: Job) -> dict[str, Any]:
+        position = self.queue.position(job, time.monotonic()) if job in self.queue else None
+        return describe(job, position=position)
+
+    def _publish_state(self, job: Job) -> None:
+        meta: dict[str, Any] = {
+            "t": job.timestamps[job.state],
+            "client": job.client,
+            "priority": job.priority,
+            "schedule_name": job.schedule_name,
+        }
+        if job.error is not None and job.state in (JobState.FAILED, JobState.CANCELLED):
+            meta |= {"code": str(job.error.code), "message": job.error.message}
+            meta["phase" if job.state == JobState.FAILED else "reason"] = (
+                job.failed_phase if job.state == JobState.FAILED else job.cancel_reason
+            )
+        try:
+            self.publisher.publish_state(job.id, str(job.state), meta)
+        except Exception:
+            log.exception("publishing a job state failed", job_id=job.id)
+
+    def _forget(self, job: Job) -> None:
+        self.publisher.forget_job(job.id)
 
     async def status(self) -> dict[str, Any]:
+        now = time.time()
         clusters: dict[str, Any] = {}
         for name, adapter in self.adapters.items():
-            clusters[name] = {"owner": self.leases[name].owner, **await adapter.health()}
-        oscillators = await lo_health(self.local_oscillators)
+            owner = self.owner[name]
+            current = self.jobs.get(owner) if owner is not None else None
+            clusters[name] = {
+                "owner": owner,
+                "job_state": str(current.state) if current else None,
+                **await adapter.health(),
+                **self.metrics[name].report(now),
+            }
+        queued = list(self.queue)
         reload_error = self._reload_error
-        return {
+        out: dict[str, Any] = {
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
             "uptime_s": time.monotonic() - self._started,
             "event_loop_lag": self.loop_lag.report(),
             "jobs": self.jobs.counts(),
+            "queue": {
+                "depth": len(queued),
+                "compiling": sum(j.state == JobState.COMPILING for j in queued),
+                "compiled": sum(j.state == JobState.COMPILED for j in queued),
+                "strict_priority": self.queue.strict_priority,
+                "pipeline_depth": self.config.compile.pipeline_depth,
+            },
             "clusters": clusters,
-            "local_oscillators": oscillators,
+            "local_oscillators": await lo_health(self.local_oscillators),
+            "compile": self.compiler.stats(),
+            "subscribers": self.publisher.subscriber_count,
             "hardware_config": {
                 "path": str(self.config.hardware.config),
                 "loaded_at": self._hardware_loaded_at,
                 "last_reload_error": None if reload_error is None else error_body(reload_error),
             },
         }
+        stats = getattr(self.publisher, "stats", None)
+        if callable(stats):
+            out["streams"] = stats()
+        return out
+
+    async def publish_status(self) -> None:
+        """Publish the status on the data socket every ``status_interval_s`` (forever)."""
+        while True:
+            await anyio.sleep(self.config.streams.status_interval_s)
+            try:
+                self.publisher.publish_status(await self.status())
+            except Exception:
+                log.exception("publishing the status failed")
 
     async def reload_hardware(self) -> None:
         """Load the hardware config file again (on SIGHUP). Jobs compiled before keep the
-        config they were compiled with; later compiles use the new one. An invalid config, or
-        one that moves modules the daemon's instruments do not have, is refused with the
-        diagnostics of ``qconductor config check`` and the old config stays in force."""
+        config they were compiled with; later compiles (queued jobs too) use the new one. An
+        invalid config, or one that moves modules the daemon's instruments do not have, is
+        refused with the diagnostics of ``qconductor config check``; the old one stays."""
         path = self.config.hardware.config
         try:
             hardware = await anyio.to_thread.run_sync(load_hardware_config, path)
-            _same_modules(self.hardware, hardware, self.adapters)
+            check_same_modules(self.hardware, hardware, self.adapters)
         except QconductorError as exc:
             self._reload_error = exc
             log.error("hardware config reload refused; keeping the previous one", error=str(exc))
@@ -300,163 +603,7 @@ class Service:
             log.warning("hardware config", diagnostic=str(warning))
         log.info("hardware config reloaded", path=str(path))
 
-    # --- shared --------------------------------------------------------------------------------
-    def _adapters_for(self, compiled: CompiledJob) -> dict[str, InstrumentAdapter]:
-        out: dict[str, InstrumentAdapter] = {}
-        for cluster in compiled.clusters:
-            adapter = self.adapters.get(cluster.name)
-            if adapter is None:
-                raise QconductorError(
-                    ErrorCode.UNKNOWN_CLUSTER,
-                    f"the job uses cluster {cluster.name!r}, which this daemon does not own "
-                    f"(it owns {', '.join(sorted(self.adapters)) or 'none'})",
-                    "args.hardware_config",
-                )
-            out[cluster.name] = adapter
-        return out
-
-    async def _expire_if_not_started(self, job: Job) -> None:
-        await anyio.sleep(self.config.jobs.armed_timeout_s)
-        if job.state == JobState.ARMED:
-            error = QconductorError(
-                ErrorCode.TIMEOUT,
-                f"job {job.id} was armed but not started within "
-                f"{self.config.jobs.armed_timeout_s} s; its clusters were released",
-            )
-            await self._finish_failed(job, "arm", error)
-
-    async def _finish_failed(self, job: Job, phase: str, error: QconductorError) -> None:
-        log.warning("failed", job_id=job.id, phase=phase, code=str(error.code), error=error.message)
-        with anyio.CancelScope(shield=True):
-            for name in job.clusters:
-                adapter = self.adapters.get(name)
-                if adapter is not None and self.leases[name].owner == job.id:
-                    await _safe(adapter.stop)
-        self._release(job)
-        job.fail(phase, error)
-
-    def _release(self, job: Job) -> None:
-        for name in job.clusters:
-            lease = self.leases.get(name)
-            if lease is not None:
-                lease.give_back(job.id)
-
-
-def _same_modules(
-    old: HardwareConfig, new: HardwareConfig, adapters: dict[str, InstrumentAdapter]
-) -> None:
-    def owned(config: HardwareConfig) -> set[tuple[str, int, str]]:
-        return {m for m in config.modules() if m[0] in adapters}
-
-    if owned(old) != owned(new):
-        changed = sorted(owned(old) ^ owned(new))
-        raise QconductorError(
-            ErrorCode.CONFIG_INVALID,
-            "the new hardware config changes the modules of clusters this daemon owns "
-            f"({', '.join(f'{c}.module{s} {t}' for c, s, t in changed)}); restart the daemon "
-            "to change modules",
-            "hardware_description",
-        )
-
-
-def _compile_prefixed(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
-    """Compile, with diagnostics' paths made relative to the request (``args.schedule...``)."""
-    try:
-        return compile_schedule(schedule, hardware)
-    except QconductorError as exc:
-        raise _prefixed(exc, "args.schedule") from None
-
-
-def _client_hardware(raw: dict[str, Any]) -> HardwareConfig:
-    try:
-        return load_hardware_config(raw)
-    except QconductorError as exc:
-        raise _prefixed(exc, "args.hardware_config") from None
-
-
-def _prefixed(exc: QconductorError, prefix: str) -> QconductorError:
-    def join(path: str) -> str:
-        if not path:
-            return prefix
-        return f"{prefix}{path}" if path.startswith("[") else f"{prefix}.{path}"
-
-    details = [
-        Diagnostic(
-            code=d.code, message=d.message, path=join(d.path), hint=d.hint, severity=d.severity
-        )
-        for d in exc.details
-    ]
-    return QconductorError(exc.code, exc.message, join(exc.path), hint=exc.hint, details=details)
-
-
-def _job_summary(job: Job) -> dict[str, Any]:
-    return {
-        "job_id": job.id,
-        "state": str(job.state),
-        "timestamps": dict(job.timestamps),
-        "content_hash": job.compiled.content_hash,
-        "repetition_duration_ns": job.compiled.repetition_duration_ns,
-        "sequencers": [
-            {
-                "cluster": c.name,
-                "slot": m.slot,
-                "sequencer": s.index,
-                "port": s.port,
-                "clock": s.clock,
-                **(s.stats.model_dump() if s.stats else {}),
-            }
-            for c in job.compiled.clusters
-            for m in c.modules
-            for s in m.sequencers
-            if s.used
-        ],
-        "warnings": [w.model_dump(mode="json") for w in job.compiled.warnings],
-    }
-
-
-def _job_result(job: Job, timeout_s: float) -> dict[str, Any]:
-    if job.state == JobState.CANCELLED:
-        raise QconductorError(
-            ErrorCode.JOB_CANCELLED, f"job {job.id} was cancelled; it has no results", "args.job_id"
-        )
-    if job.state == JobState.FAILED:
-        assert job.error is not None
-        raise QconductorError(
-            job.error.code,
-            f"job {job.id} failed during {job.failed_phase}: {job.error.message}",
-            job.error.path,
-            hint=job.error.hint,
-            details=job.error.details,
-        )
-    if job.state != JobState.DONE:
-        raise QconductorError(
-            ErrorCode.TIMEOUT,
-            f"job {job.id} is still {job.state} after {timeout_s} s; retrieve it again later",
-            "args.timeout_s",
-        )
-    assert job.acquisitions is not None
-    result = _job_summary(job)
-    result["acquisitions"] = {
-        str(ch): np.ascontiguousarray(data) for ch, data in job.acquisitions.items()
-    }
-    # how to read each channel: kind, bin mode, bins, coordinates (``JobResult`` parses it)
-    result["acquisition_specs"] = [a.model_dump(mode="json") for a in job.compiled.acquisitions]
-    return result
-
 
 def _elapsed(job: Job) -> float:
-    return round(job.timestamps[JobState.DONE] - job.timestamps[JobState.COMPILED], 6)
-
-
-def _internal(exc: BaseException) -> QconductorError:
-    return QconductorError(
-        ErrorCode.INTERNAL,
-        f"internal error ({type(exc).__name__}: {exc}); please report it with the daemon log",
-    )
-
-
-async def _safe(call: Callable[[], Awaitable[None]]) -> None:
-    try:
-        await call()
-    except Exception:
-        log.exception("stop failed")
+    first = min(job.timestamps.values())
+    return round(job.timestamps[JobState.DONE] - first, 6)

@@ -13,6 +13,11 @@ on a private event-loop thread), so the two cannot drift apart::
         await client.start(job.job_id)
         result = await client.retrieve(job.job_id)
 
+``submit`` queues a job and waits for its result; ``enqueue`` queues it and returns at once
+(then ``wait``, ``job``, ``retrieve`` or ``cancel`` by its id). A client's ``name`` is its
+share of the queue (round-robin between clients at equal priority); without one, each
+connection is a client of its own.
+
 One DEALER socket carries any number of concurrent requests; replies are matched by id.
 Errors from the daemon are raised as :class:`~qconductor.protocol.errors.QconductorError`
 with the daemon's code, message and path.
@@ -42,31 +47,48 @@ from qconductor.protocol.messages import (
     ArmArgs,
     CancelArgs,
     CompileArgs,
+    JobArgs,
+    ReplayArgs,
     RetrieveArgs,
     StartArgs,
     StatusArgs,
     SubmitArgs,
+    WaitArgs,
     error_from_body,
     request_message,
 )
 from qconductor.protocol.operations import Coordinate
 from qconductor.protocol.schedule import Schedule
+from qconductor.protocol.stream import StreamMessage, decode_replay
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5710"
 # How much longer than the daemon-side timeout a client waits for the reply itself.
 REPLY_GRACE_S = 10.0
 
 
+TERMINAL_STATES = frozenset({"done", "failed", "cancelled"})
+
+
 @dataclass(frozen=True)
 class JobInfo:
-    """A job as the daemon describes it (compile, arm, start)."""
+    """A job as the daemon describes it (compile, arm, start, enqueue, job, wait, cancel).
+
+    ``error`` of a failed job: ``phase``, ``code``, ``message``, ``path``, ``hint``,
+    ``details`` and ``instrument`` (each cluster's status flags); of a cancelled one: ``reason``,
+    ``code`` (``JOB_CANCELLED``, ``JOB_EXPIRED``) and ``message``. ``raw`` holds the rest
+    (``queue_position``, ``progress``, ``duration_ns``...)."""
 
     job_id: str
     state: str
     timestamps: dict[str, float]
     sequencers: list[dict[str, Any]]
     compiled: CompiledJob | None = None
+    error: dict[str, Any] | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_STATES
 
     @classmethod
     def from_reply(cls, result: dict[str, Any]) -> JobInfo:
@@ -77,6 +99,7 @@ class JobInfo:
             timestamps=result.get("timestamps", {}),
             sequencers=result.get("sequencers", []),
             compiled=CompiledJob.model_validate(compiled) if compiled else None,
+            error=result.get("error"),
             raw=result,
         )
 
@@ -127,9 +150,11 @@ class AsyncClient:
         *,
         timeout_s: float = 60.0,
         context: zmq.asyncio.Context | None = None,
+        name: str | None = None,
     ) -> None:
         self.address = address
         self.timeout_s = timeout_s
+        self.name = name
         self._own_context = context is None
         self._context = context or zmq.asyncio.Context()
         self._socket: zmq.asyncio.Socket | None = None
@@ -199,10 +224,52 @@ class AsyncClient:
         *,
         hardware_config: dict[str, Any] | None = None,
         timeout_s: float | None = None,
+        priority: int = 0,
+        ttl_s: float | None = None,
     ) -> JobResult:
+        """Queue the schedule and wait (at most ``timeout_s``) for its result. A job not ended
+        by then is a ``TIMEOUT`` error; the job itself goes on."""
         wait = timeout_s or self.timeout_s
-        args = SubmitArgs(schedule=schedule, hardware_config=hardware_config, timeout_s=wait)
+        args = SubmitArgs(
+            schedule=schedule,
+            hardware_config=hardware_config,
+            timeout_s=wait,
+            priority=priority,
+            ttl_s=ttl_s,
+            client=self.name,
+        )
         return JobResult.from_reply(await self.request(args, timeout_s=wait + REPLY_GRACE_S))
+
+    async def enqueue(
+        self,
+        schedule: Schedule,
+        *,
+        hardware_config: dict[str, Any] | None = None,
+        priority: int = 0,
+        ttl_s: float | None = None,
+    ) -> JobInfo:
+        """Queue the schedule and return at once (state ``queued``, or further)."""
+        args = SubmitArgs(
+            schedule=schedule,
+            hardware_config=hardware_config,
+            wait=False,
+            priority=priority,
+            ttl_s=ttl_s,
+            client=self.name,
+        )
+        return JobInfo.from_reply(await self.request(args))
+
+    async def job(self, job_id: str) -> JobInfo:
+        """The job as it is now."""
+        return JobInfo.from_reply(await self.request(JobArgs(job_id=job_id)))
+
+    async def wait(self, job_id: str, *, timeout_s: float | None = None) -> JobInfo:
+        """The job once it has ended, or as it is after ``timeout_s`` (check ``ended``)."""
+        wait = timeout_s or self.timeout_s
+        reply = await self.request(
+            WaitArgs(job_id=job_id, timeout_s=wait), timeout_s=wait + REPLY_GRACE_S
+        )
+        return JobInfo.from_reply(reply)
 
     async def status(self) -> dict[str, Any]:
         return await self.request(StatusArgs())
@@ -210,6 +277,15 @@ class AsyncClient:
     async def cancel(self, job_id: str) -> JobInfo:
         """Cancel a job at any stage before it ends (a running job's hardware is stopped)."""
         return JobInfo.from_reply(await self.request(CancelArgs(job_id=job_id)))
+
+    async def replay(
+        self, stream: str, from_seq: int, to_seq: int | None = None
+    ) -> list[StreamMessage]:
+        """Messages of a data-socket stream from the daemon's replay buffer (fills the gaps a
+        :class:`~qconductor.protocol.stream.Subscriber` found: ``sub.fill_gaps(client.replay)``).
+        """
+        args = ReplayArgs(stream=stream, from_seq=from_seq, to_seq=to_seq)
+        return decode_replay(await self.request(args))
 
     # --- transport ---------------------------------------------------------------------------
     async def request(self, args: Any, *, timeout_s: float | None = None) -> dict[str, Any]:
@@ -277,13 +353,15 @@ def _blocking(
 class Client:
     """Blocking client: the same verbs as :class:`AsyncClient`, for scripts and notebooks."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, address: str = DEFAULT_ADDRESS, *, timeout_s: float = 60.0, name: str | None = None
+    ) -> None:
         self._portal_cm: AbstractContextManager[BlockingPortal] | None = start_blocking_portal(
             backend="asyncio"
         )
         self._portal = self._portal_cm.__enter__()
         try:
-            client = self._portal.call(_make, address, timeout_s)
+            client = self._portal.call(_make, address, timeout_s, name)
             # Entered and exited in one task of the portal, as a task group requires.
             self._client_cm = self._portal.wrap_async_context_manager(client)
             self._async = self._client_cm.__enter__()
@@ -296,8 +374,12 @@ class Client:
     start = _blocking(AsyncClient.start)
     retrieve = _blocking(AsyncClient.retrieve)
     submit = _blocking(AsyncClient.submit)
+    enqueue = _blocking(AsyncClient.enqueue)
+    job = _blocking(AsyncClient.job)
+    wait = _blocking(AsyncClient.wait)
     status = _blocking(AsyncClient.status)
     cancel = _blocking(AsyncClient.cancel)
+    replay = _blocking(AsyncClient.replay)
     request = _blocking(AsyncClient.request)
 
     def close(self) -> None:
@@ -316,6 +398,6 @@ class Client:
         self.close()
 
 
-async def _make(address: str, timeout_s: float) -> AsyncClient:
+async def _make(address: str, timeout_s: float, name: str | None) -> AsyncClient:
     # Created on the portal's loop so its locks and events belong to that loop.
-    return AsyncClient(address, timeout_s=timeout_s)
+    return AsyncClient(address, timeout_s=timeout_s, name=name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -80,9 +80,14 @@ class ErrorCode(StrEnum):
     JOB_STATE = "JOB_STATE"  # the verb does not apply to the job's current state
     JOB_FAILED = "JOB_FAILED"
     JOB_CANCELLED = "JOB_CANCELLED"  # the job was cancelled before it finished
+    JOB_EXPIRED = "JOB_EXPIRED"  # a queued job outlived its ttl_s and was dropped unrun
     INSTRUMENT_ERROR = "INSTRUMENT_ERROR"  # the driver or the instrument refused or faulted
     INSTRUMENT_MISMATCH = "INSTRUMENT_MISMATCH"  # compiled for modules the cluster does not have
+    INSTRUMENT_TIMEOUT = "INSTRUMENT_TIMEOUT"  # an instrument call outlived its deadline
     UNKNOWN_CLUSTER = "UNKNOWN_CLUSTER"
+
+    # --- acquisition streams ------------------------------------------------------------------
+    REPLAY_UNAVAILABLE = "REPLAY_UNAVAILABLE"  # the messages asked for are no longer buffered
 
 
 Severity = Literal["error", "warning"]
@@ -146,6 +151,11 @@ class QconductorError(Exception):
             details=errors,
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by value (the keyword-only arguments would be lost otherwise), so an error
+        raised in a compile worker process reaches the daemon whole."""
+        return (_rebuild, (self.code, self.message, self.path, self.hint, self.details))
+
     def as_diagnostic(self) -> Diagnostic:
         return Diagnostic(code=self.code, message=self.message, path=self.path, hint=self.hint)
 
@@ -154,6 +164,12 @@ class QconductorError(Exception):
         if len(self.details) > 1:
             lines.extend(f"  - {d}" for d in self.details)
         return "\n".join(lines)
+
+
+def _rebuild(
+    code: ErrorCode, message: str, path: str, hint: str | None, details: Sequence[Diagnostic]
+) -> QconductorError:
+    return QconductorError(code, message, path, hint=hint, details=details)
 
 
 def format_loc(loc: Sequence[int | str]) -> str:

@@ -21,6 +21,8 @@ from qconductor.protocol.schedule import Schedule
 PROTOCOL_VERSION = 1
 RequestId = int | str
 Seconds = Annotated[float, Field(gt=0, le=24 * 3600, description="seconds")]
+Priority = Annotated[int, Field(ge=-1000, le=1000, description="higher runs first")]
+ClientName = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class _Args(BaseModel):
@@ -53,10 +55,23 @@ class RetrieveArgs(_Args):
 
 
 class SubmitArgs(_Args):
+    """Queue a schedule: the daemon compiles it ahead, arms, starts and retrieves it when the
+    job's turn comes. ``wait`` (default) replies with the result when the job ends (or an
+    error after ``timeout_s``; the job stays queued); ``wait=False`` replies at once with the
+    job id, for ``wait``, ``retrieve``, ``job`` and ``cancel`` later."""
+
     verb: Literal["submit"] = "submit"
     schedule: Schedule
     hardware_config: dict[str, Any] | None = None
     timeout_s: Seconds = 60.0
+    wait: bool = True
+    priority: Priority = 0
+    ttl_s: Seconds | None = Field(
+        default=None, description="drop the job (JOB_EXPIRED) if it has not started arming by then"
+    )
+    client: ClientName | None = Field(
+        default=None, description="fair-share name; default: the connection's ZeroMQ identity"
+    )
 
 
 class StatusArgs(_Args):
@@ -68,11 +83,57 @@ class CancelArgs(_Args):
     job_id: str
 
 
+class JobArgs(_Args):
+    """A job as it is now: state, timestamps, queue position or progress, failure."""
+
+    verb: Literal["job"] = "job"
+    job_id: str
+
+
+class WaitArgs(_Args):
+    """Wait until the job ends or ``timeout_s`` passes, then describe it (as ``job``); never
+    an error for a failed or cancelled job: its state says so."""
+
+    verb: Literal["wait"] = "wait"
+    job_id: str
+    timeout_s: Seconds = 60.0
+
+
+class ReplayArgs(_Args):
+    """Messages ``from_seq`` .. ``to_seq`` (default: the last) of one data-socket stream, from
+    the daemon's replay buffer."""
+
+    verb: Literal["replay"] = "replay"
+    stream: Annotated[str, Field(min_length=1, max_length=512)]
+    from_seq: Annotated[int, Field(ge=1)]
+    to_seq: Annotated[int, Field(ge=1)] | None = None
+
+
 Request = Annotated[
-    CompileArgs | ArmArgs | StartArgs | RetrieveArgs | SubmitArgs | StatusArgs | CancelArgs,
+    CompileArgs
+    | ArmArgs
+    | StartArgs
+    | RetrieveArgs
+    | SubmitArgs
+    | StatusArgs
+    | CancelArgs
+    | JobArgs
+    | WaitArgs
+    | ReplayArgs,
     Field(discriminator="verb"),
 ]
-VERBS = ("compile", "arm", "start", "retrieve", "submit", "status", "cancel")
+VERBS = (
+    "compile",
+    "arm",
+    "start",
+    "retrieve",
+    "submit",
+    "status",
+    "cancel",
+    "job",
+    "wait",
+    "replay",
+)
 _REQUEST = TypeAdapter(Request)
 
 

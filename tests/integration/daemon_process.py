@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_HARDWARE = ROOT / "config" / "hardware" / "default.json"
@@ -25,14 +27,23 @@ def write_config(
     extra: str = "",
     mode: str = "dummy",
     pacing: bool = False,
+    cluster_extra: str = "",
+    status_interval_s: float = 1.0,
 ) -> Path:
+    """A daemon config on ephemeral loopback ports; ``extra`` is appended (whole tables),
+    ``cluster_extra`` goes into the cluster's table (e.g. its test-only ``faults``)."""
     cluster = f'mode = "{mode}"' + (f'\nlab = "{DEFAULT_LAB}"' if mode == "simulated" else "")
     cluster += "\npacing = true" if pacing else ""
+    cluster += f"\n{cluster_extra}" if cluster_extra else ""
     path = tmp / "qconductor.toml"
     path.write_text(
         f"""
 [control]
 bind = "tcp://127.0.0.1:0"
+
+[streams]
+bind = "tcp://127.0.0.1:0"
+status_interval_s = {status_interval_s}
 
 [hardware]
 config = "{hardware}"
@@ -54,6 +65,8 @@ level = "info"
 class DaemonProcess:
     proc: subprocess.Popen[str]
     address: str
+    data_address: str
+    log_path: Path
     stdout_lines: list[str] = field(default_factory=list)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 20.0) -> int:
@@ -68,8 +81,16 @@ class DaemonProcess:
         return self.proc.returncode
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
+        """What the daemon logged so far (a file, not a pipe: a full pipe would block it)."""
+        return self.log_path.read_text()
+
+    def log_records(self) -> list[dict[str, Any]]:
+        """The JSON log lines (``[log] format = "json"``) as dicts."""
+        records = []
+        for line in self.stderr().splitlines():
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        return records
 
 
 def start_daemon(
@@ -77,14 +98,16 @@ def start_daemon(
 ) -> DaemonProcess:
     """Run ``python -m qconductor serve`` and wait (with a deadline) for its listening line."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "qconductor", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=config.parent,  # a stray file written by the driver would land here, not in the repo
-    )
+    log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qconductor", "serve", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            env=env,
+            cwd=config.parent,  # a stray file the driver writes lands here, not in the repo
+        )
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + timeout_s
@@ -99,7 +122,9 @@ def start_daemon(
             lines.append(line)
             if " listening on " in line:
                 address = line.split(" listening on ")[1].split()[0]
-                return DaemonProcess(proc, address, lines)
+                data = line.split(" publishing on ")[1].split()[0]
+                return DaemonProcess(proc, address, data, log_path, lines)
     proc.kill()
-    _, err = proc.communicate(timeout=10)
+    proc.communicate(timeout=10)
+    err = log_path.read_text()
     raise RuntimeError(f"daemon did not start: stdout={lines!r} stderr={err[-4000:]}")

@@ -17,7 +17,7 @@ from qblox_instruments import DummyBinnedAcquisitionData, DummyScopeAcquisitionD
 from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
 from qconductor.daemon.jobs import Job, JobState
-from qconductor.daemon.service import _job_result
+from qconductor.daemon.summary import job_result
 from qconductor.protocol.client import JobResult
 from qconductor.protocol.codec import decode, encode
 from qconductor.protocol.compiled import AcquisitionSpec, CompiledJob
@@ -174,7 +174,7 @@ async def test_the_client_gets_each_channel_with_its_kind_and_coords(
     finished.acquisitions = await run(adapter, job)
     finished.advance(JobState.DONE)
 
-    result = JobResult.from_reply(decode(encode(_job_result(finished, 1.0))))
+    result = JobResult.from_reply(decode(encode(job_result(finished, 1.0))))
 
     assert result.kinds == {
         0: "ssb_integration",

@@ -12,7 +12,7 @@ import pytest
 import zmq
 import zmq.asyncio
 
-from qconductor.daemon.server import ControlServer
+from qconductor.daemon.server import PARSE_IN_THREAD_BYTES, ControlServer
 from qconductor.protocol.client import AsyncClient
 from qconductor.protocol.codec import decode, encode
 from qconductor.protocol.errors import ErrorCode, QconductorError
@@ -26,16 +26,16 @@ from qconductor.protocol.messages import (
 pytestmark = pytest.mark.anyio
 
 
-async def handler(request: Request) -> dict[str, Any]:
-    """Status answers at once; retrieve sleeps for its timeout, then returns an array;
-    job id "boom" is a handler defect."""
+async def handler(request: Request, peer: str) -> dict[str, Any]:
+    """Status answers at once (with the peer it came from); retrieve sleeps for its timeout,
+    then returns an array; job id "boom" is a handler defect."""
     if isinstance(request, RetrieveArgs):
         if request.job_id == "boom":
             raise KeyError("a handler's own KeyError")
         await anyio.sleep(request.timeout_s)
         return {"acquisitions": {"0": np.arange(4, dtype=np.complex128)}}
     assert isinstance(request, StatusArgs)
-    return {"ok": True}
+    return {"ok": True, "peer": peer}
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ async def test_handler_defect_is_internal_not_unknown_verb(address: str) -> None
             await client.request(RetrieveArgs(job_id="boom", timeout_s=1))
         assert info.value.code == ErrorCode.INTERNAL
         assert "KeyError" in info.value.message
-        assert (await client.request(StatusArgs())) == {"ok": True}
+        assert (await client.request(StatusArgs()))["ok"] is True
 
 
 async def test_req_peers_are_answered_too(address: str) -> None:
@@ -89,7 +89,38 @@ async def test_req_peers_are_answered_too(address: str) -> None:
         )
         with anyio.fail_after(10):
             reply = decode(await sock.recv_multipart())
-        assert reply == {"v": PROTOCOL_VERSION, "id": "a", "ok": True, "result": {"ok": True}}
+        assert reply["id"] == "a"
+        assert reply["result"]["ok"] is True
+    finally:
+        sock.close()
+        ctx.term()
+
+
+async def test_each_connection_is_a_peer_of_its_own(address: str) -> None:
+    async with AsyncClient(address, timeout_s=10) as a, AsyncClient(address, timeout_s=10) as b:
+        first = (await a.request(StatusArgs()))["peer"]
+        again = (await a.request(StatusArgs()))["peer"]
+        other = (await b.request(StatusArgs()))["peer"]
+    assert first == again
+    assert first != other
+    assert first.startswith("peer-")
+
+
+async def test_a_large_request_is_parsed_off_the_loop_and_answered(address: str) -> None:
+    """A body over PARSE_IN_THREAD_BYTES takes the worker-thread path; its errors keep the id."""
+    ctx = zmq.asyncio.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    padding = "x" * (PARSE_IN_THREAD_BYTES + 1)
+    try:
+        sock.connect(address)
+        big = {"v": PROTOCOL_VERSION, "id": 9, "verb": "status", "args": {"pad": padding}}
+        await sock.send_multipart(encode(big))
+        with anyio.fail_after(10):
+            reply = decode(await sock.recv_multipart())
+        assert reply["id"] == 9
+        assert reply["error"]["code"] == ErrorCode.INVALID_REQUEST
+        assert reply["error"]["path"] == "args.pad"
     finally:
         sock.close()
         ctx.term()

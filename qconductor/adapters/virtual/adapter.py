@@ -5,17 +5,22 @@ validator (what the instrument's assembler would refuse at upload); ``start`` ru
 worker thread (interpreter and physics); ``wait_done`` waits for it and, with pacing, until the
 job would have finished on hardware; runtime faults (an illegal instruction, a wait below 4 ns,
 a bin out of range) fail the job as INSTRUMENT_ERROR with the hardware's flag name.
+
+For tests only, :class:`Fault` makes a stage raise or hang for jobs whose schedule name starts
+with a prefix (the daemon config's ``faults`` of a simulated cluster), so the daemon's handling
+of a misbehaving instrument can be tested against the real process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import anyio
 import structlog
+from pydantic import BaseModel, ConfigDict
 
 from qconductor.adapters.base import AcquisitionData
 from qconductor.adapters.qblox.compiler.settings import MODULE_IO
@@ -29,14 +34,32 @@ from qconductor.protocol.errors import ErrorCode, QconductorError
 log = structlog.get_logger("qconductor.virtual")
 
 
+class Fault(BaseModel):
+    """Test-only: ``stage`` raises (INSTRUMENT_ERROR) or hangs (until cancelled) for every job
+    whose schedule name starts with ``schedule_prefix``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: Literal["arm", "start", "wait_done", "retrieve"]
+    action: Literal["raise", "hang"]
+    schedule_prefix: str = "fault"
+
+
 class VirtualClusterAdapter:
     def __init__(
-        self, name: str, modules: Mapping[int, ModuleType], lab: Lab, *, pacing: bool = False
+        self,
+        name: str,
+        modules: Mapping[int, ModuleType],
+        lab: Lab,
+        *,
+        pacing: bool = False,
+        faults: Sequence[Fault] = (),
     ) -> None:
         self.name = name
         self._modules = dict(modules)
         self._lab = lab
         self._pacing = pacing
+        self._faults = tuple(faults)
         self._cache = PropagatorCache()
         self._job: CompiledJob | None = None
         self._result: AcquisitionData | None = None
@@ -47,7 +70,22 @@ class VirtualClusterAdapter:
     async def open(self) -> None:
         log.info("simulated cluster open", cluster=self.name, modules=self._modules)
 
+    async def _inject(self, stage: str, job: CompiledJob | None) -> None:
+        for fault in self._faults:
+            if fault.stage != stage or job is None:
+                continue
+            if job.schedule_name.startswith(fault.schedule_prefix):
+                log.warning("injected fault", cluster=self.name, stage=stage, action=fault.action)
+                if fault.action == "hang":
+                    await anyio.sleep_forever()
+                raise QconductorError(
+                    ErrorCode.INSTRUMENT_ERROR,
+                    f"cluster {self.name}: {stage} failed (a fault injected for tests)",
+                    f"clusters[{self.name}]",
+                )
+
     async def arm(self, job: CompiledJob) -> None:
+        await self._inject("arm", job)
         program = next((c for c in job.clusters if c.name == self.name), None)
         if program is None:
             raise QconductorError(
@@ -90,6 +128,7 @@ class VirtualClusterAdapter:
             raise QconductorError(
                 ErrorCode.JOB_STATE, f"cluster {self.name}: nothing armed to start"
             )
+        await self._inject("start", job)
         self._started_at = time.monotonic()
         self._stopped = anyio.Event()
         loop = asyncio.get_running_loop()
@@ -101,6 +140,7 @@ class VirtualClusterAdapter:
         running, job, stopped = self._running, self._job, self._stopped
         if running is None or job is None:
             return
+        await self._inject("wait_done", job)
         try:
             with anyio.fail_after(timeout_s):
                 result = await asyncio.shield(running)
@@ -127,6 +167,7 @@ class VirtualClusterAdapter:
                 self._running = None
 
     async def retrieve(self, job: CompiledJob) -> AcquisitionData:
+        await self._inject("retrieve", job)
         if self._result is None:
             raise QconductorError(
                 ErrorCode.JOB_STATE, f"cluster {self.name}: no results (the job did not run)"

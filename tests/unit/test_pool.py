@@ -1,0 +1,107 @@
+"""The compiler front: the cache by content hash, the thread and the process pool (same result,
+errors crossing the process boundary whole), a worker that dies, and the workers ended."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import AsyncIterator
+
+import pytest
+
+from qconductor.daemon.pool import Compiler
+from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
+from qconductor.protocol.schedule import Schedule, SquarePulse
+from tests.integration.daemon_process import DEFAULT_HARDWARE
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="module")
+def hardware() -> HardwareConfig:
+    return load_hardware_config(DEFAULT_HARDWARE)
+
+
+def pulse(amplitude: float = 0.3, port: str = "q0:mw") -> Schedule:
+    s = Schedule(name="p", repetitions=4, clocks={"q0.01": 80e6})
+    s.add(SquarePulse(port=port, clock="q0.01", amplitude=amplitude, duration=100))
+    return s
+
+
+@pytest.fixture
+async def pooled() -> AsyncIterator[Compiler]:
+    compiler = Compiler(workers=1, pool_min_operations=0)  # every compile in the pool
+    yield compiler
+    await compiler.aclose()
+
+
+async def test_a_resubmitted_schedule_is_not_compiled_again(hardware: HardwareConfig) -> None:
+    compiler = Compiler(workers=0, cache_size=2)
+    first = await compiler.compile(pulse(0.3), hardware)
+    again = await compiler.compile(pulse(0.3), hardware)
+    other = await compiler.compile(pulse(0.4), hardware)
+    assert again is first
+    assert other.content_hash != first.content_hash
+    stats = compiler.stats()
+    assert (stats["hits"], stats["misses"], stats["thread"], stats["pool"]) == (1, 2, 2, 0)
+    await compiler.compile(pulse(0.5), hardware)  # evicts the least recently used (0.3)
+    await compiler.compile(pulse(0.3), hardware)
+    assert compiler.stats()["thread"] == 4
+
+
+async def test_the_pool_compiles_what_the_thread_compiles(
+    pooled: Compiler, hardware: HardwareConfig
+) -> None:
+    in_pool = await pooled.compile(pulse(), hardware)
+    here = await Compiler(workers=0).compile(pulse(), hardware)
+    assert in_pool == here
+    assert pooled.stats()["pool"] == 1
+    assert await pooled.compile(pulse(), hardware) is in_pool  # cached, no second trip
+
+
+async def test_a_compile_error_crosses_the_process_boundary_whole(
+    pooled: Compiler, hardware: HardwareConfig
+) -> None:
+    with pytest.raises(QconductorError) as info:
+        await pooled.compile(pulse(port="q7:mw"), hardware)
+    assert info.value.code == ErrorCode.PORT_NOT_CONNECTED
+    assert info.value.path == "operations[0].op.port"
+    assert info.value.details  # the diagnostics came along
+
+
+async def test_a_worker_that_dies_fails_only_its_compile(
+    pooled: Compiler, hardware: HardwareConfig
+) -> None:
+    await pooled.compile(pulse(0.1), hardware)
+    with pytest.raises(QconductorError) as info:
+        await pooled.run_in_pool(os._exit, 3)
+    assert info.value.code == ErrorCode.INTERNAL
+    assert "died" in info.value.message
+    assert (await pooled.compile(pulse(0.2), hardware)).repetitions == 4  # a new pool
+    assert pooled.stats()["pool_restarts"] == 1
+
+
+async def test_closing_ends_the_workers(hardware: HardwareConfig) -> None:
+    compiler = Compiler(workers=2, pool_min_operations=0)
+    await compiler.compile(pulse(), hardware)
+    executor = compiler._executor
+    assert executor is not None
+    processes = list(executor._processes.values())
+    assert processes
+    assert all(p.is_alive() for p in processes)
+    await compiler.aclose()
+    assert not any(p.is_alive() for p in processes)
+    assert compiler.stats()["pool_running"] is False
+
+
+async def test_a_thread_compile_error_leaves_the_compiler_frames_behind(
+    hardware: HardwareConfig,
+) -> None:
+    """What the frames hold is freed in the worker thread, not where the error is dropped."""
+    with pytest.raises(QconductorError) as info:
+        await Compiler(workers=0).compile(pulse(port="q7:mw"), hardware)
+    assert info.value.code == ErrorCode.PORT_NOT_CONNECTED
+    assert info.value.__context__ is None
+    files = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(info.value.__traceback__)]
+    assert not any("compiler" in f for f in files), files
