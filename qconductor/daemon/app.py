@@ -111,7 +111,8 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
         sndhwm=streams.sndhwm,
         buffer_bytes_per_job=streams.buffer_bytes_per_job,
         max_jobs_buffered=streams.max_jobs_buffered,
-        context=context,
+        # its own context (two I/O threads): sharing the control socket's one I/O thread lost
+        # frames at 4 x 250 MB/s and would queue control replies behind the data (bench/README)
     )
     compile_cfg = config.compile
     compiler = Compiler(

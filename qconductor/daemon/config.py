@@ -60,7 +60,7 @@ class StreamsConfig(_Closed):
     bind: str = "tcp://127.0.0.1:5711"
     allow_remote: bool = False
     status_interval_s: Seconds = 1.0
-    sndhwm: Annotated[int, Field(ge=1)] = 32  # messages queued per subscriber, then dropped
+    sndhwm: Annotated[int, Field(ge=1)] = 64  # messages queued per subscriber, then dropped
     buffer_bytes_per_job: Annotated[int, Field(ge=0)] = 64 * 2**20  # kept for replay
     max_jobs_buffered: Annotated[int, Field(ge=1)] = 8
 
