@@ -11,7 +11,12 @@ Repetition compression: the second time a backward ``loop`` is reached, the iter
 is compared with the one before. When registers other than the counter are unchanged or moved by
 a constant delta that is only read as an acquisition bin (or added to itself), the real-time
 state is the same, and the body cannot jump out, the remaining iterations become one
-:class:`Repeat`. Anything else runs iteration by iteration under an instruction budget.
+:class:`Repeat`. Anything else runs iteration by iteration under an instruction budget. A body
+with latch and conditional instructions folds as far as the trigger source answers each later
+iteration's latch windows as it answered the one just run (the same addresses, the windows
+shifted by the period): up to the first iteration that hears something else, after which the
+loop runs on and may fold again. A source that raises nothing from ``quiet_from`` on is not
+asked about windows that start there or later (``no_triggers`` is never asked).
 
 Hardware faults raise ``QconductorError(INSTRUMENT_ERROR)`` whose message starts with the
 sequencer status flag (qblox-instruments ``SequencerStatusFlags``, as q1simulator prints them).
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -79,9 +85,14 @@ FLAG_FORCED_STOP: Final = "FORCED STOP"
 DEFAULT_MAX_INSTRUCTIONS: Final = 50_000_000
 _TURN: Final = 4_000_000_000  # phase accumulator units per turn: set_freq steps x ns
 _GAIN_SCALE: Final = 32768.0
+_ALWAYS_QUIET: Final = -(2**62)
+_NEVER_QUIET: Final = 2**62
+_NOTHING: Final[frozenset[int]] = frozenset()
 
 TriggerSource = Callable[[int, int], Collection[int]]
-"""``(start_ns, stop_ns) -> trigger addresses (1..15)`` raised while the latch was enabled."""
+"""``(start_ns, stop_ns) -> trigger addresses (1..15)`` raised while the latch was enabled.
+The answer must depend on the window alone: folding a loop asks about later iterations'
+windows before they run, and may ask about a window again."""
 
 
 def no_triggers(start_ns: int, stop_ns: int) -> Collection[int]:
@@ -118,14 +129,19 @@ def interpret(
     max_instructions: int = DEFAULT_MAX_INSTRUCTIONS,
     compress: bool = True,
     stop_ns: int | None = None,
+    quiet_from: int | None = None,
 ) -> SequencerTrace:
     """Execute one sequencer's ``sequence`` dict and return its trace; see the module doc.
 
     ``stop_ns``: stop once the real-time clock reaches it (ns after the first ``wait_sync``):
     the trace then holds every event before ``stop_ns``, and faults later in the program go
-    unseen. Default: run to the program's ``stop``."""
+    unseen. Default: run to the program's ``stop``. ``quiet_from``: ``triggers`` raises nothing
+    in a latch window starting at or after it (ns), so it is not asked (the default: never
+    quiet, unless ``triggers`` is :func:`no_triggers`)."""
     seq = sequence.to_driver() if isinstance(sequence, SequenceDict) else sequence
     run = _Run(seq, path, triggers)
+    if quiet_from is not None:
+        run.quiet_from = quiet_from
     run.freq = round(4 * nco_freq_hz)
     run.phase0 = math.radians(nco_phase_offs_deg)
     run.integration = integration_length_ns
@@ -142,6 +158,7 @@ class _Run:
     def __init__(self, seq: Mapping[str, Any], path: str, triggers: TriggerSource) -> None:
         self.path = path
         self.triggers = triggers
+        self.quiet_from = _ALWAYS_QUIET if triggers is no_triggers else _NEVER_QUIET
         text = seq.get("program", "")
         self.program = decode_program(text if isinstance(text, str) else "\n".join(text), self.fail)
         self.waves = _arrays(seq.get("waveforms", {}))
@@ -171,6 +188,7 @@ class _Run:
         self.cond: tuple[int, int, int] | None = None  # mask, operator, else-wait
         self.latch_since: int | None = None
         self.latched: set[int] = set()
+        self.queries: list[tuple[int, int, frozenset[int]]] = []  # trigger source calls
         self.confined_memo: dict[tuple[int, int], bool] = {}
 
     def fail(self, flag: str, detail: str, line: int) -> QconductorError:
@@ -180,7 +198,7 @@ class _Run:
     # --- the main loop ----------------------------------------------------------------------
     def execute(self, budget: int, compress: bool, stop_ns: int | None = None) -> SequencerTrace:
         prog, regs, count, pc = self.program, self.regs, 0, 0
-        snaps: dict[int, tuple[list[int], tuple[object, ...], int, int]] = {}
+        snaps: dict[int, _Snapshot] = {}
         tried: set[int] = set()
         while True:
             if pc >= len(prog):
@@ -195,20 +213,23 @@ class _Run:
             v = [regs[x] if r else x for r, x in args]
             if op == "loop":
                 target = v[1]
-                if compress and target < pc and self.confined(target, pc - 1):
-                    here = pc - 1
+                here = pc - 1
+                if compress and target < pc and here not in tried and self.confined(target, here):
                     if here not in snaps:
-                        snaps[here] = (regs[:], self.rt_state(), self.clock, len(self.items))
-                    elif here not in tried:
+                        snaps[here] = self.snapshot()
+                    else:
                         tried.add(here)
-                        self.fold(snaps[here], target, here, args[0][1])
+                        if self.fold(snaps.pop(here), target, here, args[0][1]):
+                            tried.discard(here)  # folded up to a change: try again after it
                 reg = args[0][1]
                 regs[reg] = (regs[reg] - 1) & MASK32
                 if regs[reg]:
                     pc = target
                 else:
-                    snaps.pop(pc - 1, None)
-                    tried.discard(pc - 1)
+                    snaps.pop(here, None)
+                    tried.discard(here)
+                if not snaps:
+                    self.queries.clear()
             elif op in REAL_TIME:
                 self.real_time(op, args, v, line)
                 if stop_ns is not None and self.synced and self.clock - self.origin >= stop_ns:
@@ -231,11 +252,23 @@ class _Run:
             found = self.confined_memo[(start, stop)] = body_confined(self.program, start, stop)
         return found
 
+    def snapshot(self) -> _Snapshot:
+        return _Snapshot(
+            self.regs[:],
+            self.rt_state(),
+            self.clock,
+            len(self.items),
+            len(self.queries),
+            self.latch_since,
+        )
+
     def rt_state(self) -> tuple[object, ...]:
+        """The real-time state (but when the latch window started: see :meth:`fold`)."""
         acc_now = (self.acc + self.freq * (self.clock - self.acc_time)) % _TURN
         pending = (self.p_gain, self.p_offs, self.p_mrk, self.p_freq, self.p_ph, self.p_delta)
         outputs = (self.gain, self.offs, self.mrk, self.freq, acc_now, self.ph_offs, self.ph_delta)
-        return (*pending, self.p_reset, *outputs, self.ttl_open, self.cond, self.latch_since)
+        latch = (self.latch_since is not None, frozenset(self.latched))
+        return (*pending, self.p_reset, *outputs, self.ttl_open, self.cond, *latch)
 
     # --- real-time instructions -------------------------------------------------------------
     def advance(self, duration: int, line: int) -> None:
@@ -287,15 +320,21 @@ class _Run:
         elif enable and self.latch_since is None:
             self.latch_since = now
         elif not enable and self.latch_since is not None:
-            self.latched.update(self.triggers(self.latch_since, now))
+            self.latched.update(self.heard(self.latch_since, now))
             self.latch_since = None
+
+    def heard(self, start: int, stop: int) -> frozenset[int]:
+        """The trigger source's answer for a latch window, logged for :meth:`fold`."""
+        found = frozenset(self.triggers(start, stop)) if start < self.quiet_from else _NOTHING
+        self.queries.append((start, stop, found))
+        return found
 
     def condition(self) -> bool:
         assert self.cond is not None
         mask, operator, _ = self.cond
         now = self.clock - self.origin
         if self.latch_since is not None and now > self.latch_since:
-            self.latched.update(self.triggers(self.latch_since, now))
+            self.latched.update(self.heard(self.latch_since, now))
             self.latch_since = now
         bits = sum(1 for a in self.latched if 1 <= a <= 15 and mask >> (a - 1) & 1)
         total = bin(mask & 0x7FFF).count("1")
@@ -397,31 +436,37 @@ class _Run:
         return found
 
     # --- repetition compression -------------------------------------------------------------
-    def fold(
-        self,
-        first: tuple[list[int], tuple[object, ...], int, int],
-        start: int,
-        here: int,
-        counter: int,
-    ) -> None:
-        """Fold the remaining iterations of the loop at ``here`` into a Repeat, if they are
-        copies of the one just run (from snapshot ``first`` to now)."""
-        regs0, state0, clock0, item0 = first
+    def fold(self, first: _Snapshot, start: int, here: int, counter: int) -> bool:
+        """Fold the remaining iterations of the loop at ``here`` into a Repeat, as far as they
+        are copies of the one just run (from snapshot ``first`` to now): the same state, and
+        the trigger source answering every latch window as it did, shifted by the period.
+        Whether it folded only some of them (a trigger changed): the loop runs on from there."""
         regs = self.regs
-        if state0 != self.rt_state() or self.cond is not None:
-            return
+        if first.state != self.rt_state() or self.cond is not None:
+            return False
+        period = self.clock - first.clock
+        # the latch window open since the same time (the body does not touch the latch), or
+        # since as long before (the body reads or resets it: its windows repeat)
+        moves = first.latch_since != self.latch_since
+        if moves and (self.latch_since or 0) - (first.latch_since or 0) != period:
+            return False
         changed = {
-            r: signed(regs[r] - regs0[r]) for r in range(NUM_REGISTERS) if regs[r] != regs0[r]
+            r: signed(regs[r] - first.regs[r])
+            for r in range(NUM_REGISTERS)
+            if regs[r] != first.regs[r]
         }
         changed.pop(counter, None)
         if not body_reads_ok(self.program, start, here, counter, frozenset(changed)):
-            return
-        body = tuple(self.items[item0:])
+            return False
+        body = tuple(self.items[first.items :])
         if not body or nested_bins(body, changed):
-            return
+            return False
         remaining = (regs[counter] - 1) & MASK32
         if remaining == 0:
-            return
+            return False
+        copies = self.copies(self.queries[first.queries :], period, remaining)
+        if copies == 0:
+            return False
         steps = tuple(
             changed.get(e.bin_register, 0)
             if isinstance(e, Event) and e.bin_register is not None
@@ -431,14 +476,50 @@ class _Run:
         for event, step in zip(body, steps, strict=True):
             if step and isinstance(event, Event) and event.bin is not None:
                 assert event.acq_index is not None
-                last = event.bin + remaining * step
+                last = event.bin + copies * step
                 if not 0 <= last < self.bins[event.acq_index]:
                     detail = f"bin {last} of acquisition {event.acq_index} in a later iteration"
                     raise self.fail(FLAG_ACQ_BIN_INDEX, detail, event.line)
-        period = self.clock - clock0
-        self.items.append(Repeat(remaining, body, period, steps))
+        self.items.append(Repeat(copies, body, period, steps))
         for r, delta in changed.items():
-            regs[r] = (regs[r] + remaining * delta) & MASK32
-        regs[counter] = 1  # the loop instruction now falls through
-        self.clock += remaining * period
-        self.acc_time += remaining * period  # the NCO state is periodic (checked above)
+            regs[r] = (regs[r] + copies * delta) & MASK32
+        regs[counter] = (regs[counter] - copies) & MASK32  # 1 if all: the loop falls through
+        self.clock += copies * period
+        self.acc_time += copies * period  # the NCO state is periodic (checked above)
+        if moves and self.latch_since is not None:
+            self.latch_since += copies * period
+        return copies < remaining
+
+    def copies(self, queries: list[tuple[int, int, frozenset[int]]], period: int, most: int) -> int:
+        """How many of the next ``most`` iterations (up to the first that differs) hear in their
+        latch windows what the iteration just run heard in ``queries``; their windows are
+        logged as if they had run (an enclosing loop folds on them)."""
+        if not queries:
+            return most
+        silent = not any(q[2] for q in queries)
+        first = min(q[0] for q in queries)
+        for k in range(1, most + 1):
+            shift = k * period
+            if silent and first + shift >= self.quiet_from:
+                return most  # nothing heard from here on: no need to log these windows
+            answers = [
+                (a + shift, b + shift, frozenset(self.triggers(a + shift, b + shift)))
+                for a, b, _ in queries
+            ]
+            if any(got[2] != want[2] for got, want in zip(answers, queries, strict=True)):
+                return k - 1
+            self.queries.extend(answers)
+        return most
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The sequencer when a backward ``loop`` was first reached: what :meth:`_Run.fold`
+    compares the next iteration's end with."""
+
+    regs: list[int]
+    state: tuple[object, ...]
+    clock: int
+    items: int  # len(items) then
+    queries: int  # len(queries) then
+    latch_since: int | None

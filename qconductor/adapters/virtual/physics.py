@@ -42,7 +42,8 @@ multiplexed resonators (each acquisition sees only the resonator on its port), a
 between the bins of one repetition (each bin projects independently). A caller that models
 measurement back-action (the simulated lab does, for feedback measurements: see
 :mod:`.simulate`) samples the states itself, reads them out with :func:`readout_states`, and
-continues the evolution from the projected state with ``evolve(..., initial=, start=)``.
+continues the evolution from the projected state with ``evolve(..., initial=, start=)``, or
+follows many shots at once with the affine maps of :func:`propagator`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ __all__ = [
     "DrivePulse",
     "PropagatorCache",
     "evolve",
+    "propagator",
     "readout",
     "readout_states",
     "resonator_response",
@@ -278,6 +280,48 @@ def evolve(
     z[j:] = _relax(qubit, state, sorted_t[j:] - now)[:, 2]
     out = np.empty(times.size)
     out[order] = np.clip((1 - z) / 2, 0.0, 1.0)
+    return out
+
+
+def propagator(
+    qubit: Qubit,
+    pulses: Sequence[DrivePulse],
+    start: int,
+    stop: int,
+    *,
+    cache: PropagatorCache | None = None,
+) -> FloatArray:
+    """The affine map (4x4 on ``(x, y, z, 1)``, qubit frame) that takes the Bloch vector at
+    ``start`` ns to the one at ``stop`` under ``pulses``, which must start in ``[start, stop)``
+    and not overlap (ValueError); one still playing at ``stop`` counts up to it. The same
+    physics as :func:`evolve` (``evolve(..., initial=r, start=start)`` at ``stop`` is the z of
+    ``map @ (*r, 1)``), as a map: a caller that follows many states through the same stretch
+    (every shot of a job with feedback) applies it to all of them at once."""
+    cache = PropagatorCache() if cache is None else cache
+    ordered = sorted((p for p in pulses if len(p.envelope)), key=lambda p: p.start)
+    for before, after in itertools.pairwise(ordered):
+        if after.start < before.end:
+            raise ValueError(f"pulses at {before.start} ns and {after.start} ns overlap")
+    if ordered and (ordered[0].start < start or ordered[-1].start >= stop):
+        raise ValueError(f"pulses must start in [{start}, {stop}) ns")
+    out = np.eye(4)
+    now = start
+    for pulse, cmap in zip(ordered, _carrier_maps(qubit, ordered, cache), strict=True):
+        out = _relax_map(qubit, pulse.start - now) @ out
+        n = min(len(pulse.envelope), stop - pulse.start)
+        if n < len(pulse.envelope):  # cut at stop: rare, uncached
+            envelope = pulse.envelope[None, :n]
+            cmap = _compose(_sample_maps(qubit, envelope, _detuning(qubit, pulse)))[0]
+        out = _frame(qubit, pulse, cmap, n) @ out
+        now = pulse.start + n
+    return _relax_map(qubit, stop - now) @ out
+
+
+def _relax_map(qubit: Qubit, ns: int) -> FloatArray:
+    """Free relaxation over ``ns`` as an affine map (see :func:`_relax`)."""
+    e1, e2 = np.exp(-ns * NS / qubit.t1), np.exp(-ns * NS / qubit.t2)
+    out = np.diag([e2, e2, e1, 1.0])
+    out[2, 3] = 1 - e1
     return out
 
 

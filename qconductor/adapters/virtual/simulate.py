@@ -30,30 +30,51 @@ instruction that late or later sees it. A conditional sequencer (one with ``set_
 it if it arrives in one of the windows in which the interpreter reads its latch (enabled, after
 the last ``latch_rst``, before the instruction testing it). An acquisition is a *feedback
 measurement* when a sequencer testing its address latches its trigger; other triggers change
-nothing and are not modelled. Per shot, a feedback measurement:
+nothing and are not modelled. There may be any number of them, on any qubits and addresses,
+also in real-time loops (an active reset in a swept loop is one per iteration).
 
-- projects its qubit: the state ``s`` is sampled from the excited-state probability at the
-  acquisition's start, given the pulses played so far in that shot (conditional pulses
-  included, so one feedback measurement may follow the branch of an earlier one);
+*Per shot*, the feedback measurements are taken in time order. Each one:
+
+- projects its qubit: the state ``s`` is sampled from that shot's excited-state probability at
+  the acquisition's start;
 - reads ``s`` out with the shot's noise and thresholds that signal with the sequencer's
   rotation and threshold: the decision ``o``, which the acquisition also returns, so readout
   errors make wrong decisions at the readout's assignment error;
-- raises its trigger when ``o`` is 1; each conditional sequencer plays the branch selected by
-  the triggers raised in that shot (it is interpreted once more, one repetition long, per set
-  of raised triggers it tests: once for one feedback qubit).
+- raises its trigger when ``o`` is 1 (``o`` is 0 when inverted).
 
-Later acquisitions of that qubit in the repetition see the state evolved from ``|s>`` at the
-feedback measurement's start with the shot's branch of the drive (so decay while the decision
-is made is modelled); earlier ones, and the other qubits' acquisitions, see the state from
-``|0>`` with the shot's branch, each still sampled on its own (no back-action). The decision is
-made on the state at the acquisition's start: decay during the integration is not modelled.
-Refused with ``UNSUPPORTED_OPERATION`` rather than simulated wrongly: more than one feedback
-measurement per qubit or per trigger address in a repetition (a feedback acquisition in a loop
-body is one per iteration); a trigger latched in a later repetition than the one that raised it
-(the lab's shots are independent; on hardware it would count there); a conditional sequencer
-that also acquires; a drive pulse on a qubit still playing when its feedback measurement
-starts. Cost: a conditional sequencer's repetitions do not fold, so it is interpreted once in
-full (every repetition, for the hardware's checks) and once per branch (one repetition).
+*Each qubit* that is measured with feedback or driven conditionally is followed shot by shot: a
+Bloch vector per shot, carried through the drive by affine maps (one per stretch of drive and
+branch, applied to all the shots that took it; a loop's identical iterations share them),
+collapsed to ``|s>`` at each of its feedback measurements. So decay while a decision is made,
+residues of a wrong decision carried into the next loop iteration, and a qubit flipped by the
+whole history of another's decisions are modelled. Its other acquisitions (not feedback) sample
+each shot from the excited probability that shot has at their start, without disturbing it (no
+back-action, as in the fast path). The decision is made on the state at the acquisition's
+start: decay during the integration is not modelled.
+
+*Which branch.* The compiler resets a conditional sequencer's latches when each feedback
+acquisition ends, and a feedback sequencer's acquisitions end at least the latency apart, so
+what a conditional sequencer plays from the arrival of one trigger it latches to the next
+depends on that trigger alone (on the triggers of measurements arriving at once, up to two).
+The lab takes it from two runs of the sequencer over one repetition: every trigger it latches
+raised, and none. It checks that model with two more runs, the triggers raised in alternate
+groups: a stretch that plays differently when the group before it decided differently is
+refused (a dependence reaching further back, past a group that changes nothing, is not
+checked). A sequencer that latches a single group is exact with its two runs.
+
+Refused with ``UNSUPPORTED_OPERATION`` rather than simulated wrongly: a trigger latched in a
+later repetition than the one that raised it (the lab's shots are independent; on hardware it
+would count there); a conditional sequencer that also acquires; a drive pulse on a qubit still
+playing when its feedback measurement starts; conditional playback that depends on more than
+the latest decision the sequencer latched (a conditional NCO phase or frequency change that
+outlasts its block and later feedback; latches not reset between feedback acquisitions); one
+sequencer latching more than two feedback measurements at once.
+
+*Cost.* A conditional sequencer's loops fold as far as the triggers they latch repeat, so it
+is interpreted in full (every repetition, for the hardware's checks) about as cheaply as any
+other, then over one repetition per branch pattern (two, or four with later feedback); the
+shots cost a few vector operations per feedback measurement and stretch of conditional drive.
+A 101-point swept active reset with 1024 repetitions takes about 50 ms.
 
 **Acquisition kinds.** SSB integration and weighted integration (the demodulated mean, the
 weighted one scaled by the weights' mean), thresholded (the shot's value rotated and compared
@@ -65,22 +86,26 @@ modelled; an external LO behind an IQ mixer is not. Deterministic for the lab's 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+import bisect
+import itertools
+import math
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from qconductor.adapters.base import AcquisitionData
-from qconductor.adapters.virtual.interpreter import interpret_sequencer
-from qconductor.adapters.virtual.lab import Lab, Resonator
+from qconductor.adapters.virtual.interpreter import TriggerSource, interpret_sequencer
+from qconductor.adapters.virtual.lab import Lab, Qubit
 from qconductor.adapters.virtual.physics import (
     EXCITED,
     GROUND,
     DrivePulse,
     PropagatorCache,
     evolve,
+    propagator,
     readout,
     readout_states,
 )
@@ -100,11 +125,14 @@ __all__ = ["drive_pulses", "simulate"]
 ComplexArray = npt.NDArray[np.complex128]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-IndexArray = npt.NDArray[np.intp]
+IntArray = npt.NDArray[np.int64]
 SeqKey = tuple[int, int]  # (slot, sequencer index)
 
 _INTEGRATING: Final = frozenset({"acquire", "acquire_weighed"})
 _ALL_ADDRESSES: Final = 0x7FFF
+_MAX_GROUP: Final = 2  # feedback measurements one latch hears at once (4^n runs check them)
+_GROUND4: Final = np.array([*GROUND, 1.0])
+_EXCITED4: Final = np.array([*EXCITED, 1.0])
 
 
 @dataclass
@@ -117,7 +145,7 @@ class _Sequencer:
     lo: float
     qubit: str | None  # the qubit its port drives
     listens: int  # trigger addresses its set_cond instructions test (bit a - 1); 0: none
-    windows: list[tuple[int, int]] = field(default_factory=list)  # latch windows it read
+    windows: IntArray  # the latch windows it read, up to the last trigger's arrival
 
 
 @dataclass(frozen=True)
@@ -131,6 +159,7 @@ class _Feedback:
     address: int
     invert: bool
     qubit: str | None
+    listeners: tuple[SeqKey, ...]  # the conditional sequencers that latch its trigger
 
 
 def _lo_frequency(module: ModuleProgram, channels: Iterable[str]) -> float:
@@ -182,7 +211,8 @@ def _pulse(event: Event, env: ComplexArray, lo: float, delay: int = 0) -> DriveP
 
 def _probe_amplitude(events: list[Event], k: int) -> float:
     """The readout pulse in force when acquisition ``k`` starts: the latest play's peak."""
-    for event in reversed(events[:k]):
+    for i in range(k - 1, -1, -1):  # no slice: a loop's repetition holds many acquisitions
+        event = events[i]
         if event.kind == "play" and event.wave_data is not None:
             peak = max(float(np.abs(w).max(initial=0)) for w in event.wave_data)
             return abs(event.gain[0]) * peak
@@ -208,48 +238,66 @@ def _undecodable(flag: str, detail: str, line: int) -> QconductorError:
 
 
 def _load(
-    module: ModuleProgram, seq: SequencerProgram, path: str, lab: Lab, period: int
+    module: ModuleProgram,
+    seq: SequencerProgram,
+    path: str,
+    lab: Lab,
+    period: int,
+    listens: int,
+    horizon: int,
 ) -> _Sequencer:
+    """Interpret a sequencer in full (every repetition: the hardware's checks) without
+    triggers; a conditional one also records its latch windows that start before
+    ``horizon`` (when the last trigger of the first repetition arrives)."""
     windows: list[tuple[int, int]] = []
 
     def record(start: int, stop: int) -> Collection[int]:
         windows.append((start, stop))
         return ()
 
-    listens = _listened(seq)
     if listens:  # the same latch windows whatever the triggers: record them once
-        trace = interpret_sequencer(seq, path, triggers=record)
+        trace = interpret_sequencer(seq, path, triggers=record, quiet_from=horizon)
     else:
         trace = interpret_sequencer(seq, path)
     events = trace.events_before(period) if period > 0 else trace.events()
     qubit = lab.qubit_on_port(seq.port) if seq.port is not None else None
     lo = _lo_frequency(module, seq.channels)
-    return _Sequencer(seq, path, events, lo, qubit, listens, windows)
+    return _Sequencer(seq, path, events, lo, qubit, listens, _windows(windows))
 
 
-def _heard(
-    arrival: int, windows: list[tuple[int, int]], period: int, count: int
-) -> tuple[bool, bool]:
-    """Whether a trigger arriving at ``arrival`` ns of every repetition is latched in a window
-    (``[start, stop)``, read at ``stop``) of the repetition that raised it, and of a later one."""
-    if period <= 0:
-        return any(a <= arrival < b for a, b in windows), False
-    own = later = False
-    for start, stop in windows:
-        k = max(0, -((arrival - start) // period))  # the first repetition at or after start
-        while k < count and arrival + k * period < stop:
-            own, later = own or stop // period == k, later or stop // period != k
-            k += 1
-    return own, later
+def _windows(found: list[tuple[int, int]]) -> IntArray:
+    """Latch windows as sorted ``(start, stop)`` rows (they do not overlap: each starts where
+    the sequencer last read or reset its latch)."""
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.array(found, dtype=np.int64), axis=0)
 
 
-def _arrives(arrival: int, start: int, stop: int, period: int, count: int) -> bool:
-    """Whether a trigger arriving at ``arrival`` ns of every repetition (``arrival + k period``
-    for ``0 <= k < count``) counts in the latch window ``[start, stop)``."""
-    if period <= 0:
-        return start <= arrival < stop
-    k = max(0, -((arrival - start) // period))  # the first repetition at or after start
-    return k < count and arrival + k * period < stop
+def _arrival(event: Event, settings: SequencerSettings) -> int:
+    """The first ns an acquisition's trigger counts on the latches: an instruction that late or
+    later sees it."""
+    length = event.length or settings.integration_length_acq or 0
+    return event.time + length + TRIGGER_LATENCY_NS - 1
+
+
+def _triggering(settings: SequencerSettings) -> bool:
+    """Whether the sequencer sends its thresholded results on the trigger network."""
+    return bool(settings.thresholded_acq_trigger_en) and (
+        settings.thresholded_acq_trigger_address is not None
+    )
+
+
+def _horizon(seqs: Iterable[_Sequencer]) -> int:
+    """One ns after the last trigger of the first repetition arrives: later latch windows
+    (the next repetitions') are copies and need not be recorded."""
+    arrivals = [
+        _arrival(e, s.program.settings)
+        for s in seqs
+        if _triggering(s.program.settings)
+        for e in s.events
+        if e.kind in _INTEGRATING
+    ]
+    return max(arrivals, default=-1) + 1
 
 
 def simulate(
@@ -260,15 +308,28 @@ def simulate(
     cache = cache if cache is not None else PropagatorCache()
     program = next(c for c in job.clusters if c.name == cluster)
     period, shots = job.repetition_duration_ns, job.repetitions
-    seqs: dict[SeqKey, _Sequencer] = {}
+    used: list[tuple[SeqKey, ModuleProgram, SequencerProgram, str, int]] = []
     for module in program.modules:
         for seq in module.sequencers:
             if seq.sequence is None or seq.port is None:
                 continue
             path = f"clusters[{cluster}].modules[{module.slot}].sequencers[{seq.index}]"
-            seqs[(module.slot, seq.index)] = _load(module, seq, path, lab, period)
+            used.append(((module.slot, seq.index), module, seq, path, _listened(seq)))
+    loaded = {
+        key: _load(module, seq, path, lab, period, 0, 0)
+        for key, module, seq, path, listens in used
+        if not listens
+    }
+    # a conditional sequencer that triggers too: its triggers count (it is refused if it
+    # acquires with feedback), so the others record their windows until those arrive too
+    for sending in (True, False):
+        horizon = _horizon(loaded.values())
+        for key, module, seq, path, listens in used:
+            if listens and _triggering(seq.settings) == sending:
+                loaded[key] = _load(module, seq, path, lab, period, listens, horizon)
+    seqs = {key: loaded[key] for key, *_ in used}
     specs = [spec for spec in job.acquisitions if spec.cluster == cluster]
-    feedback = _feedback_measurements(seqs, lab, period, shots)
+    feedback = _feedback_measurements(seqs, lab, period)
     if feedback:
         run = _FeedbackRun(seqs, feedback, lab, period, shots, rng, cache)
         return {spec.acq_channel: run.acquire(spec) for spec in specs}
@@ -288,15 +349,13 @@ def simulate(
     return out
 
 
+def _acquires(event: Event) -> bool:
+    return event.kind.startswith("acquire") and event.kind != "acquire_ttl_close"
+
+
 def _positions(events: list[Event], spec: AcquisitionSpec) -> list[int]:
     """Where the acquisitions of ``spec`` are in a sequencer's first repetition."""
-    return [
-        k
-        for k, e in enumerate(events)
-        if e.kind.startswith("acquire")
-        and e.kind != "acquire_ttl_close"
-        and e.acq_index == spec.acq_index
-    ]
+    return [k for k, e in enumerate(events) if _acquires(e) and e.acq_index == spec.acq_index]
 
 
 def _dark(spec: AcquisitionSpec, shots: int) -> FloatArray:
@@ -371,39 +430,60 @@ def _reduce(
 
 
 def _feedback_measurements(
-    seqs: dict[SeqKey, _Sequencer], lab: Lab, period: int, count: int
+    seqs: dict[SeqKey, _Sequencer], lab: Lab, period: int
 ) -> list[_Feedback]:
-    """The acquisitions whose triggers a conditional sequencer sees, by time; the ones the
-    lab cannot model raise ``UNSUPPORTED_OPERATION``."""
-    listeners = [s for s in seqs.values() if s.listens]
+    """The acquisitions whose triggers a conditional sequencer latches in their repetition, by
+    time; a trigger latched in a later repetition raises ``UNSUPPORTED_OPERATION``."""
+    listeners = {key: s for key, s in seqs.items() if s.listens}
     if not listeners:
         return []
     found: list[_Feedback] = []
     for key, s in seqs.items():
+        if not _triggering(s.program.settings):
+            continue
         settings = s.program.settings
         address = settings.thresholded_acq_trigger_address
-        if not settings.thresholded_acq_trigger_en or address is None:
-            continue
+        assert address is not None
         resonator = lab.resonator_on_port(s.program.port or "")
         qubit = lab.resonators[resonator].qubit if resonator is not None else None
-        for k, event in enumerate(s.events):
-            if event.kind not in _INTEGRATING:
+        positions = [k for k, e in enumerate(s.events) if e.kind in _INTEGRATING]
+        arrivals = np.array([_arrival(s.events[k], settings) for k in positions], dtype=np.int64)
+        heard: dict[SeqKey, BoolArray] = {}  # by listener: which acquisitions it latches
+        for lkey, listener in listeners.items():
+            if not listener.listens >> (address - 1) & 1:
                 continue
-            length = event.length or settings.integration_length_acq or 0
-            arrival = event.time + length + TRIGGER_LATENCY_NS - 1  # counts from +latency on
-            heard = False
-            for listener in listeners:
-                if listener.listens >> (address - 1) & 1:
-                    own, later = _heard(arrival, listener.windows, period, count)
-                    if later:
-                        raise _late_trigger(s, listener, event.time, arrival, period)
-                    heard = heard or own
-            if heard:
-                invert = bool(settings.thresholded_acq_trigger_invert)
-                found.append(_Feedback(key, k, event.time, arrival, address, invert, qubit))
+            heard[lkey], later = _latched(arrivals, listener.windows, period)
+            if later.any():
+                row = int(np.argmax(later))
+                time = s.events[positions[row]].time
+                raise _late_trigger(s, listener, time, int(arrivals[row]), period)
+        invert = bool(settings.thresholded_acq_trigger_invert)
+        for row, k in enumerate(positions):
+            hearers = tuple(lkey for lkey, own in heard.items() if own[row])
+            if hearers:
+                time, arrival = s.events[k].time, int(arrivals[row])
+                found.append(_Feedback(key, k, time, arrival, address, invert, qubit, hearers))
     found.sort(key=lambda f: (f.time, f.key))
-    _check_feedback(found, seqs)
+    if found:
+        _check_feedback(seqs)
     return found
+
+
+def _latched(arrivals: IntArray, windows: IntArray, period: int) -> tuple[BoolArray, BoolArray]:
+    """Which triggers arriving at ``arrivals`` (ns into the first repetition) a latch window
+    (``[start, stop)`` rows, read at ``stop``) catches in that repetition (``own``), and which
+    one read in a later repetition catches (``later``). Later repetitions are copies of the
+    first, so their triggers fare the same."""
+    if not len(windows) or not len(arrivals):
+        none = np.zeros(len(arrivals), dtype=bool)
+        return none, none
+    at = np.searchsorted(windows[:, 0], arrivals, side="right") - 1
+    stop = windows[np.maximum(at, 0), 1]
+    hit = (at >= 0) & (arrivals < stop)
+    if period <= 0:
+        return hit, np.zeros(len(arrivals), dtype=bool)
+    own = hit & (stop < period)
+    return own, hit & ~own
 
 
 def _late_trigger(
@@ -421,24 +501,7 @@ def _late_trigger(
     )
 
 
-def _check_feedback(found: list[_Feedback], seqs: dict[SeqKey, _Sequencer]) -> None:
-    if not found:
-        return
-    seen: dict[tuple[str, object], _Feedback] = {}
-    for f in found:
-        for what, key in (("qubit", f.qubit), ("trigger address", f.address)):
-            if key is None:
-                continue
-            first = seen.setdefault((what, key), f)
-            if first is not f:
-                raise QconductorError(
-                    ErrorCode.UNSUPPORTED_OPERATION,
-                    f"the simulated lab models one feedback measurement per {what} in a "
-                    f"repetition; {what} {key} has acquisitions at {first.time} ns and "
-                    f"{f.time} ns whose triggers conditional playback uses",
-                    seqs[f.key].path,
-                    hint="one feedback acquisition per qubit per repetition (not in a loop)",
-                )
+def _check_feedback(seqs: dict[SeqKey, _Sequencer]) -> None:
     for s in seqs.values():
         if s.listens and any(e.kind in _INTEGRATING for e in s.events):
             raise QconductorError(
@@ -449,22 +512,317 @@ def _check_feedback(found: list[_Feedback], seqs: dict[SeqKey, _Sequencer]) -> N
             )
 
 
-def _patterns(raised: BoolArray) -> list[tuple[frozenset[int], IndexArray]]:
-    """Shots grouped by the feedback triggers they raised: (the raised ones, shot indices)."""
-    n, shots = raised.shape
-    if n == 0:
-        return [(frozenset(), np.arange(shots))]
-    codes = (raised.astype(np.int64) << np.arange(n, dtype=np.int64)[:, None]).sum(axis=0)
-    values, inverse = np.unique(codes, return_inverse=True)
-    return [
-        (frozenset(j for j in range(n) if int(code) >> j & 1), np.flatnonzero(inverse == g))
-        for g, code in enumerate(values)
-    ]
+@dataclass(frozen=True)
+class _Varying:
+    """Pulses of a conditional sequencer that depend on the triggers of a group of feedback
+    measurements (arriving at once): one pulse list per combination of them (bit ``i``: the
+    trigger of ``group[i]`` raised)."""
+
+    group: tuple[int, ...]  # feedback indices
+    pulses: tuple[tuple[DrivePulse, ...], ...]
+    first: int  # the earliest start over the combinations
+    last: int  # the latest start
+
+
+def _source(arrivals: list[tuple[int, int]]) -> TriggerSource:
+    """The trigger source of one repetition in which triggers ``(arrival, address)`` were
+    raised."""
+    times: dict[int, list[int]] = {}
+    for arrival, address in sorted(arrivals):
+        times.setdefault(address, []).append(arrival)
+
+    def triggers(start: int, stop: int) -> Collection[int]:
+        found = set()
+        for address, at in times.items():
+            i = bisect.bisect_left(at, start)
+            if i < len(at) and at[i] < stop:
+                found.add(address)
+        return found
+
+    return triggers
+
+
+def _same(a: Sequence[DrivePulse], b: Sequence[DrivePulse]) -> bool:
+    return len(a) == len(b) and all(
+        p.start == q.start
+        and p.carrier_frequency == q.carrier_frequency
+        and np.array_equal(p.envelope, q.envelope)
+        and abs(np.exp(1j * p.carrier_phase) - np.exp(1j * q.carrier_phase)) < 1e-9
+        for p, q in zip(a, b, strict=True)
+    )
+
+
+def _conditional_drive(
+    key: SeqKey, s: _Sequencer, feedback: list[_Feedback], period: int
+) -> tuple[list[DrivePulse], list[_Varying]]:
+    """A conditional sequencer's pulses: the ones every shot plays, and the ones that depend on
+    the feedback measurements it hears.
+
+    The measurements it hears are grouped by arrival; the pulses starting from one group's
+    arrival to the next's are taken to depend on that group's triggers alone (the compiler
+    resets the latches when each feedback acquisition ends). That is checked: the sequencer is
+    interpreted (one repetition) with the groups' triggers raised in every combination that
+    alternates between even and odd groups, and a stretch whose pulses change with an earlier
+    group's triggers is refused."""
+    heard = sorted((f.arrival, j) for j, f in enumerate(feedback) if key in f.listeners)
+    none = drive_pulses(s.events, s.lo, period)
+    if not heard:
+        return none, []
+    groups: list[list[int]] = []
+    bounds: list[int] = []
+    for arrival, j in heard:
+        if bounds and bounds[-1] == arrival:
+            groups[-1].append(j)
+        else:
+            bounds.append(arrival)
+            groups.append([j])
+    width = max(len(g) for g in groups)
+    if width > _MAX_GROUP:
+        times = ", ".join(f"{feedback[j].time} ns" for j in max(groups, key=len))
+        raise QconductorError(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"{s.path} latches the triggers of {width} feedback measurements at once "
+            f"(acquisitions at {times}); the simulated lab models at most {_MAX_GROUP}",
+            s.path,
+        )
+    runs: dict[frozenset[int], list[DrivePulse]] = {frozenset(): none}
+    patterns: dict[tuple[int, ...], list[list[DrivePulse]]] = {}
+    for even in range(1 << width):
+        for odd in range(1 << width if len(groups) > 1 else 1):
+            choice = tuple(
+                (odd if g % 2 else even) & ((1 << len(members)) - 1)
+                for g, members in enumerate(groups)
+            )
+            if choice in patterns:
+                continue
+            raised = frozenset(
+                j
+                for members, c in zip(groups, choice, strict=True)
+                for i, j in enumerate(members)
+                if c >> i & 1
+            )
+            pulses = runs.get(raised)
+            if pulses is None:
+                pulses = runs[raised] = _branch(s, [feedback[j] for j in raised], period)
+            segments: list[list[DrivePulse]] = [[] for _ in range(len(groups) + 1)]
+            for pulse in pulses:
+                segments[bisect.bisect_right(bounds, pulse.start)].append(pulse)
+            patterns[choice] = segments
+    fixed: list[DrivePulse] = []
+    varying: list[_Varying] = []
+    for g in range(-1, len(groups)):
+        by_combo: dict[int, list[DrivePulse]] = {}
+        for choice, segments in patterns.items():
+            combo = choice[g] if g >= 0 else 0
+            seen = by_combo.setdefault(combo, segments[g + 1])
+            if not _same(seen, segments[g + 1]):
+                raise _history(s, feedback, groups, g, bounds)
+        if all(_same(by_combo[0], pulses) for pulses in by_combo.values()):
+            fixed.extend(by_combo[0])
+            continue
+        options = tuple(tuple(by_combo[c]) for c in range(1 << len(groups[g])))
+        starts = [p.start for pulses in options for p in pulses]
+        varying.append(_Varying(tuple(groups[g]), options, min(starts), max(starts)))
+    return fixed, varying
+
+
+def _branch(s: _Sequencer, raised: list[_Feedback], period: int) -> list[DrivePulse]:
+    """The pulses of one repetition of a conditional sequencer in a shot that raised the
+    triggers of ``raised``."""
+    triggers = _source([(f.arrival, f.address) for f in raised])
+    # the run without triggers checked the whole program: one repetition is enough
+    stop = period if period > 0 else None
+    quiet = max(f.arrival for f in raised) + 1
+    trace = interpret_sequencer(
+        s.program, s.path, triggers=triggers, stop_ns=stop, quiet_from=quiet
+    )
+    events = trace.events_before(period) if period > 0 else trace.events()
+    return drive_pulses(events, s.lo, period)
+
+
+def _history(
+    s: _Sequencer, feedback: list[_Feedback], groups: list[list[int]], g: int, bounds: list[int]
+) -> QconductorError:
+    if g < 0:
+        where = f"before the first trigger it hears arrives ({bounds[0]} ns)"
+    else:
+        times = " and ".join(f"{feedback[j].time} ns" for j in groups[g])
+        where = f"after the trigger of the feedback acquisition at {times} arrives ({bounds[g]} ns)"
+    return QconductorError(
+        ErrorCode.UNSUPPORTED_OPERATION,
+        f"what {s.path} plays {where} depends on earlier feedback decisions too; the simulated "
+        "lab models conditional playback that depends only on the latest feedback measurement "
+        "the sequencer heard (not: latches kept across feedback acquisitions, or a conditional "
+        "block whose NCO or gain change outlasts it)",
+        s.path,
+    )
+
+
+class _Dynamics:
+    """One qubit followed shot by shot through a repetition with feedback: its Bloch vectors
+    (``r``, one row ``(x, y, z, 1)`` per shot), the drive split into pieces at its feedback
+    measurements, its other acquisitions and where conditional pulses start; each piece is one
+    affine map per combination of the triggers its conditional pulses depend on, applied to the
+    shots that raised them."""
+
+    def __init__(
+        self,
+        qubit: Qubit,
+        fixed: list[DrivePulse],
+        varying: list[_Varying],
+        collapses: list[int],
+        samples: dict[int, list[tuple[SeqKey, int]]],
+        raised: BoolArray,
+        cache: PropagatorCache,
+        name: str,
+    ) -> None:
+        self.qubit, self.raised, self.cache, self.name = qubit, raised, cache, name
+        self.fixed = sorted(fixed, key=lambda p: p.start)
+        self.fixed_starts = [p.start for p in self.fixed]
+        self.varying = sorted(varying, key=lambda v: v.first)
+        self.varying_firsts = [v.first for v in self.varying]
+        every = self.fixed + [p for v in varying for option in v.pulses for p in option]
+        every.sort(key=lambda p: p.start)
+        self.starts = [p.start for p in every]
+        self.pulses = every
+        self.reach = list(itertools.accumulate((p.end for p in every), max))
+        cuts = set()
+        for t in collapses:
+            playing = self.playing(t)
+            if playing is not None:
+                raise QconductorError(
+                    ErrorCode.UNSUPPORTED_OPERATION,
+                    f"a drive pulse on {name} ({playing.start}..{playing.end} ns) is still "
+                    f"playing when its feedback measurement starts at {t} ns; the simulated "
+                    "lab projects the qubit at that instant",
+                )
+            cuts.add(t)
+        cuts.update(v.first for v in self.varying if self.playing(v.first) is None)
+        # an acquisition during a pulse does not cut the drive: it is evaluated part-way
+        self.samples = {t: ids for t, ids in samples.items() if self.playing(t) is None}
+        self.partial = sorted((t, ids) for t, ids in samples.items() if t not in self.samples)
+        self.cuts = sorted(cuts | set(self.samples))
+        self.r = np.tile(np.array([*GROUND, 1.0]), (raised.shape[1], 1))
+        self.now = self.next_cut = self.next_partial = self.low = 0
+        self.p_excited: dict[tuple[SeqKey, int], FloatArray] = {}
+        self.maps: dict[object, FloatArray] = {}
+
+    def playing(self, t: int) -> DrivePulse | None:
+        """A pulse (of any branch) that starts before ``t`` and ends after it."""
+        i = bisect.bisect_left(self.starts, t)
+        if i == 0 or self.reach[i - 1] <= t:
+            return None
+        return next(p for p in self.pulses[:i] if p.end > t)
+
+    def advance(self, t: float) -> None:
+        """Follow every shot up to ``t`` ns, recording the other acquisitions on the way."""
+        while True:
+            cut = self.cuts[self.next_cut] if self.next_cut < len(self.cuts) else math.inf
+            while self.next_partial < len(self.partial):
+                at, ids = self.partial[self.next_partial]
+                if at >= cut or at > t:
+                    break
+                self.record(ids, self.apply(self.now, at))
+                self.next_partial += 1
+            if cut > t or cut == math.inf:
+                return
+            self.r = self.apply(self.now, int(cut))
+            self.now = int(cut)
+            self.next_cut += 1
+            self.record(self.samples.get(self.now, []), self.r)
+
+    def record(self, ids: list[tuple[SeqKey, int]], r: FloatArray) -> None:
+        if ids:
+            p = _p_excited(r)
+            for found in ids:
+                self.p_excited[found] = p
+
+    def p(self) -> FloatArray:
+        return _p_excited(self.r)
+
+    def collapse(self, states: BoolArray) -> None:
+        self.r = np.where(states[:, None], _EXCITED4, _GROUND4)
+
+    def apply(self, start: int, stop: int) -> FloatArray:
+        """The shots' Bloch vectors at ``stop``, from ``self.r`` at ``start``."""
+        lo = bisect.bisect_left(self.fixed_starts, start)
+        hi = bisect.bisect_left(self.fixed_starts, stop)
+        fixed = self.fixed[lo:hi]
+        while self.low < len(self.varying) and self.varying[self.low].last < start:
+            self.low += 1
+        end = bisect.bisect_left(self.varying_firsts, stop)
+        items = [v for v in self.varying[self.low : end] if v.last >= start]
+        if not items:
+            return self.r @ self.map(fixed, start, stop).T
+        codes, combos = self.codes(items)
+        present, first = np.unique(codes, return_index=True)
+        maps = []
+        for choice in first:
+            pulses = list(fixed)
+            for v, c in zip(items, combos[choice], strict=True):
+                pulses.extend(p for p in v.pulses[c] if start <= p.start < stop)
+            maps.append(self.map(pulses, start, stop))
+        if len(maps) == 1:  # every shot took the same branch
+            return self.r @ maps[0].T
+        out = np.empty_like(self.r)
+        for code, found in zip(present, maps, strict=True):
+            chosen = codes == code
+            out[chosen] = self.r[chosen] @ found.T
+        return out
+
+    def codes(self, items: list[_Varying]) -> tuple[IntArray, IntArray]:
+        """Per shot, the combination of raised triggers each item depends on (``combos``,
+        shots x items) and one integer naming the whole choice (``codes``)."""
+        combos = np.zeros((self.raised.shape[1], len(items)), dtype=np.int64)
+        for n, v in enumerate(items):
+            for i, j in enumerate(v.group):
+                combos[:, n] |= self.raised[j].astype(np.int64) << i
+        if len(items) * _MAX_GROUP < 63:
+            shifts = np.arange(len(items), dtype=np.int64) * _MAX_GROUP
+            return (combos << shifts).sum(axis=1), combos
+        _, inverse = np.unique(combos, axis=0, return_inverse=True)
+        return inverse.reshape(-1).astype(np.int64), combos
+
+    def map(self, pulses: list[DrivePulse], start: int, stop: int) -> FloatArray:
+        """The drive's map from ``start`` to ``stop``; a stretch like one seen before (the
+        same pulses at the same offsets, with the same phases in the qubit frame: a loop's
+        iterations) reuses its map."""
+        turn = 2 * np.pi
+        key = (
+            stop - start,
+            tuple(
+                (
+                    p.start - start,
+                    p.carrier_frequency,
+                    round(
+                        (p.carrier_phase - turn * self.qubit.frequency * p.start * 1e-9) % turn, 9
+                    ),
+                    p.envelope.tobytes(),
+                )
+                for p in pulses
+            ),
+        )
+        found = self.maps.get(key)
+        if found is None:
+            try:
+                found = propagator(self.qubit, pulses, start, stop, cache=self.cache)
+            except ValueError as exc:  # pulses overlapping in one branch
+                raise QconductorError(
+                    ErrorCode.UNSUPPORTED_OPERATION, f"drive of {self.name}: {exc}"
+                ) from exc
+            self.maps[key] = found
+        return found
+
+
+def _p_excited(r: FloatArray) -> FloatArray:
+    p: FloatArray = np.clip((1 - r[:, 2]) / 2, 0.0, 1.0)
+    return p
 
 
 class _FeedbackRun:
-    """A job with feedback: the feedback measurements first, shot by shot and in time order,
-    then every acquisition with the shots grouped by the branch they took."""
+    """A job with feedback: the feedback measurements shot by shot and in time order, each
+    qubit followed shot by shot up to them (:class:`_Dynamics`); then every acquisition, the
+    others sampled from the excited probability each shot had."""
 
     def __init__(
         self,
@@ -478,38 +836,66 @@ class _FeedbackRun:
     ) -> None:
         self.seqs, self.feedback, self.lab = seqs, feedback, lab
         self.period, self.shots, self.rng, self.cache = period, shots, rng, cache
-        self.base: dict[str, list[DrivePulse]] = {}  # unconditional drive, by qubit
-        self.conditional: dict[str, list[SeqKey]] = {}  # conditional sequencers, by qubit
+        self.fixed: dict[str, list[DrivePulse]] = {}  # by qubit
+        varying: dict[str, list[_Varying]] = {}
         for key, s in seqs.items():
             if s.qubit is None:
                 continue
             if s.listens:
-                self.conditional.setdefault(s.qubit, []).append(key)
+                fixed, found = _conditional_drive(key, s, feedback, period)
+                varying.setdefault(s.qubit, []).extend(found)
             else:
-                self.base.setdefault(s.qubit, []).extend(drive_pulses(s.events, s.lo, period))
-        self.branches: dict[tuple[SeqKey, frozenset[int]], list[DrivePulse]] = {}
-        n = len(feedback)
-        self.raised = np.zeros((n, shots), dtype=bool)
-        self.states = np.zeros((n, shots), dtype=bool)  # the projected state, True: |1>
+                fixed = drive_pulses(s.events, s.lo, period)
+            self.fixed.setdefault(s.qubit, []).extend(fixed)
+        measured = {(f.key, f.position) for f in feedback}
+        collapses: dict[str, list[int]] = {}
+        for f in feedback:
+            if f.qubit is not None:
+                collapses.setdefault(f.qubit, []).append(f.time)
+        samples: dict[str, dict[int, list[tuple[SeqKey, int]]]] = {}
+        for key, s in seqs.items():
+            name = lab.resonator_on_port(s.program.port or "")
+            if name is None:
+                continue
+            qubit = lab.resonators[name].qubit
+            for k, event in enumerate(s.events):
+                if _acquires(event) and (key, k) not in measured:
+                    samples.setdefault(qubit, {}).setdefault(event.time, []).append((key, k))
+        self.raised = np.zeros((len(feedback), shots), dtype=bool)
+        self.dynamics = {
+            name: _Dynamics(
+                lab.qubits[name],
+                self.fixed.get(name, []),
+                varying.get(name, []),
+                collapses.get(name, []),
+                samples.get(name, {}),
+                self.raised,
+                cache,
+                name,
+            )
+            for name in sorted(set(collapses) | {q for q, v in varying.items() if v})
+        }
         self.signals: dict[tuple[SeqKey, int], ComplexArray] = {}
-        for j in range(n):
+        for j in range(len(feedback)):
             self._measure(j)
-        self.groups = _patterns(self.raised)
+        for dynamics in self.dynamics.values():
+            dynamics.advance(math.inf)
 
     def _measure(self, j: int) -> None:
         f = self.feedback[j]
         s = self.seqs[f.key]
         p = np.zeros(self.shots)
-        if f.qubit is not None:
-            qubit = self.lab.qubits[f.qubit]
-            for raised, shots in _patterns(self.raised[:j]):
-                drive = self.drive(f.qubit, raised)
-                p[shots] = evolve(qubit, drive, [f.time], cache=self.cache)[0]
-        self.states[j] = self.rng.random(self.shots) < p
-        signal = self._signal(s, f.position, self.states[j])
+        dynamics = self.dynamics.get(f.qubit) if f.qubit is not None else None
+        if dynamics is not None:
+            dynamics.advance(f.time)
+            p = dynamics.p()
+        states = self.rng.random(self.shots) < p
+        signal = self._signal(s, f.position, states)
         self.signals[(f.key, f.position)] = signal
         decision = _threshold(signal[None, :], s.program.settings)[0].real > 0.5
         self.raised[j] = decision != f.invert
+        if dynamics is not None:
+            dynamics.collapse(states)
 
     def _signal(self, s: _Sequencer, k: int, states: BoolArray) -> ComplexArray:
         name = self.lab.resonator_on_port(s.program.port or "")
@@ -524,35 +910,6 @@ class _FeedbackRun:
             noise_sigma=self.lab.noise_sigma,
         )
 
-    def drive(self, qubit: str, raised: frozenset[int]) -> list[DrivePulse]:
-        """The qubit's pulses in the shots that raised the feedback triggers ``raised``."""
-        pulses = list(self.base.get(qubit, []))
-        for key in self.conditional.get(qubit, []):
-            pulses.extend(self._branch(key, raised))
-        return sorted(pulses, key=lambda p: p.start)
-
-    def _branch(self, key: SeqKey, raised: frozenset[int]) -> list[DrivePulse]:
-        s = self.seqs[key]
-        heard = frozenset(j for j in raised if s.listens >> (self.feedback[j].address - 1) & 1)
-        found = self.branches.get((key, heard))
-        if found is not None:
-            return found
-        if not heard:
-            events = s.events
-        else:
-            arrivals = [(self.feedback[j].arrival, self.feedback[j].address) for j in heard]
-            period, count = self.period, self.shots
-
-            def triggers(start: int, stop: int) -> Collection[int]:
-                return {a for t, a in arrivals if _arrives(t, start, stop, period, count)}
-
-            # the run without triggers checked the whole program: one repetition is enough
-            stop = period if period > 0 else None
-            trace = interpret_sequencer(s.program, s.path, triggers=triggers, stop_ns=stop)
-            events = trace.events_before(period) if period > 0 else trace.events()
-        found = self.branches[(key, heard)] = drive_pulses(events, s.lo, self.period)
-        return found
-
     def acquire(
         self, spec: AcquisitionSpec
     ) -> npt.NDArray[np.complex128] | npt.NDArray[np.float64]:
@@ -563,18 +920,28 @@ class _FeedbackRun:
         return _reduce(self._values(spec, s, positions), spec, s, positions)
 
     def _values(self, spec: AcquisitionSpec, s: _Sequencer, positions: list[int]) -> ComplexArray:
+        key = (spec.slot, spec.sequencer)
         values = np.zeros((len(positions), self.shots), dtype=np.complex128)
         name = self.lab.resonator_on_port(spec.port)
         resonator = self.lab.resonators[name] if name is not None else None
-        p = self._p_excited(resonator, s, positions) if resonator is not None else None
+        static = None
+        if resonator is not None and resonator.qubit not in self.dynamics:
+            qubit = self.lab.qubits[resonator.qubit]
+            drive = sorted(self.fixed.get(resonator.qubit, []), key=lambda p: p.start)
+            times = [s.events[k].time for k in positions]
+            static = evolve(qubit, drive, times, cache=self.cache) if positions else None
         for row, k in enumerate(positions):
-            stored = self.signals.get(((spec.slot, spec.sequencer), k))
+            stored = self.signals.get((key, k))
             if stored is not None:
                 values[row] = stored
-            elif resonator is None or p is None:
+            elif resonator is None:
                 values[row] = _noise(self.lab, self.shots, self.rng)
             else:
-                states = self.rng.random(self.shots) < p[row]
+                if static is not None:
+                    p: FloatArray | float = float(static[row])
+                else:
+                    p = self.dynamics[resonator.qubit].p_excited[(key, k)]
+                states = self.rng.random(self.shots) < p
                 values[row] = readout_states(
                     resonator,
                     states,
@@ -584,47 +951,6 @@ class _FeedbackRun:
                     noise_sigma=self.lab.noise_sigma,
                 )
         return values
-
-    def _p_excited(self, resonator: Resonator, s: _Sequencer, positions: list[int]) -> FloatArray:
-        """P(|1>) per acquisition (rows) and shot (columns): the shot's branch of the drive,
-        from the state its qubit's feedback measurement projected if one came before."""
-        name = resonator.qubit
-        qubit = self.lab.qubits[name]
-        times = np.array([s.events[k].time for k in positions], dtype=np.int64)
-        p = np.zeros((len(positions), self.shots))
-        j = next((i for i, f in enumerate(self.feedback) if f.qubit == name), None)
-        late = times > self.feedback[j].time if j is not None else np.zeros(len(times), bool)
-        early = np.flatnonzero(~late)
-        for raised, shots in self.groups:
-            drive = self.drive(name, raised)
-            if early.size:
-                found = evolve(qubit, drive, times[early], cache=self.cache)
-                p[np.ix_(early, shots)] = found[:, None]
-            if j is None or not late.any():
-                continue
-            start = self.feedback[j].time
-            after = _after(drive, start, name)
-            for excited, initial in ((False, GROUND), (True, EXCITED)):
-                projected = shots[self.states[j, shots] == excited]
-                if projected.size:
-                    found = evolve(
-                        qubit, after, times[late], cache=self.cache, initial=initial, start=start
-                    )
-                    p[np.ix_(np.flatnonzero(late), projected)] = found[:, None]
-        return p
-
-
-def _after(drive: list[DrivePulse], start: int, qubit: str) -> list[DrivePulse]:
-    """The pulses from ``start`` on; one still playing then is refused."""
-    for pulse in drive:
-        if pulse.start < start < pulse.end:
-            raise QconductorError(
-                ErrorCode.UNSUPPORTED_OPERATION,
-                f"a drive pulse on {qubit} ({pulse.start}..{pulse.end} ns) is still playing when "
-                f"its feedback measurement starts at {start} ns; the simulated lab projects the "
-                "qubit at that instant",
-            )
-    return [pulse for pulse in drive if pulse.start >= start]
 
 
 # --- acquisition kinds and bins -----------------------------------------------------------

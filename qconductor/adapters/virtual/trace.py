@@ -154,7 +154,7 @@ Arg = tuple[bool, int]  # (is a register, register number or immediate / resolve
 Decoded = tuple[str, tuple[Arg, ...], int]  # mnemonic, operands, source line
 MASK32: Final = 0xFFFFFFFF
 ACQUIRES: Final = frozenset({"acquire", "acquire_weighed", "acquire_ttl"})
-_NO_FOLD: Final = frozenset({"stop", "wait_sync", "set_cond", "set_latch_en", "latch_rst"})
+_NO_FOLD: Final = frozenset({"stop", "wait_sync"})  # latches: the fold replays them
 _JUMPS: Final = {"jmp": 0, "loop": 1, "jlt": 2, "jge": 2}  # position of the target
 ILLEGAL: Final = "SEQUENCE PROCESSOR Q1 ILLEGAL INSTRUCTION"
 
@@ -188,7 +188,7 @@ def _any_bin(items: tuple[TraceItem, ...], changed: Mapping[int, int]) -> bool:
 
 def body_confined(prog: tuple[Decoded, ...], start: int, stop: int) -> bool:
     """Whether execution entering [start, stop] can leave it only by falling through stop,
-    without a stop, a wait_sync or a conditional in it."""
+    without a stop or a wait_sync in it."""
     for op, args, _ in prog[start : stop + 1]:
         if op in _NO_FOLD:
             return False

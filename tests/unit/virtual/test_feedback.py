@@ -44,7 +44,6 @@ from qconductor.protocol.schedule import (
     SSBIntegrationComplex,
     ThresholdedAcquisition,
     TimedOperation,
-    linspace,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -357,36 +356,6 @@ def test_two_qubits_reset_on_their_own_triggers(hardware: HardwareConfig) -> Non
     data = run(job, hardware)
     assert data[2][0] < 0.15
     assert data[3][0] > 0.85
-
-
-def test_one_trigger_address_for_two_measurements_is_refused(hardware: HardwareConfig) -> None:
-    job = _patched(
-        two_qubit_reset(hardware), {"q1:res": {"thresholded_acq_trigger_address": 1}}, {"q1:mw": 1}
-    )
-    with pytest.raises(QconductorError) as info:
-        run(job, hardware)
-    assert info.value.code == ErrorCode.UNSUPPORTED_OPERATION
-    assert "per trigger address" in info.value.message
-
-
-def test_feedback_in_a_loop_is_refused(hardware: HardwareConfig) -> None:
-    """Each iteration is a feedback measurement of the same qubit: more than the lab models."""
-    s = Schedule(name="reset-sweep", repetitions=16, clocks=CLOCKS)
-    s.add(Idle(duration=RELAX))
-    with s.loop(amp=linspace(0.0, 0.5, 3)) as body:
-        body.add(DragPulse(**mw(0), amplitude=body["amp"], beta=0.0, duration=40))
-        ro = body.add(SquarePulse(**res(0), amplitude=0.25, duration=1000), delay=20)
-        acq = body.add(
-            decide(0, 0.25, feedback_trigger_label="q0"), ref=ro, ref_pt="start", delay=100
-        )
-        body.add(
-            Conditional(trigger="q0", body=[TimedOperation(start=0, op=pi(0))]), ref=acq, delay=400
-        )
-        body.add(Idle(duration=RELAX))
-    with pytest.raises(QconductorError) as info:
-        run(s, hardware)
-    assert info.value.code == ErrorCode.UNSUPPORTED_OPERATION
-    assert "one feedback measurement per qubit" in info.value.message
 
 
 def test_a_trigger_reaching_the_next_repetition_is_refused(hardware: HardwareConfig) -> None:
