@@ -22,7 +22,9 @@ class LoopLag:
         self.max_s = 0.0
         self._total_s = 0.0
         self._samples = 0
-        self._recent: deque[tuple[float, float]] = deque()  # (when, lag)
+        # (when, lag), lags decreasing: the window's maximum is the first (a monotonic queue,
+        # so ``report``, asked by every status request, costs O(1))
+        self._recent: deque[tuple[float, float]] = deque()
 
     async def run(self) -> None:
         while True:
@@ -35,12 +37,15 @@ class LoopLag:
         self.max_s = max(self.max_s, lag_s)
         self._total_s += lag_s
         self._samples += 1
-        self._recent.append((now, lag_s))
-        while self._recent and self._recent[0][0] < now - WINDOW_S:
-            self._recent.popleft()
+        recent = self._recent
+        while recent and recent[-1][1] <= lag_s:
+            recent.pop()
+        recent.append((now, lag_s))
+        while recent[0][0] < now - WINDOW_S:
+            recent.popleft()
 
     def report(self) -> dict[str, float]:
-        recent = max((lag for _, lag in self._recent), default=0.0)
+        recent = self._recent[0][1] if self._recent else 0.0
         mean = self._total_s / self._samples if self._samples else 0.0
         return {
             "max_ms": round(self.max_s * 1e3, 3),

@@ -30,3 +30,15 @@ async def test_a_blocked_loop_is_measured() -> None:
         await anyio.sleep(0.03)
         tg.cancel_scope.cancel()
     assert lag.report()["max_ms"] >= 60
+
+
+def test_the_last_minute_maximum_follows_the_window() -> None:
+    lag = LoopLag()
+    for t, ms in ((0.0, 5.0), (10.0, 9.0), (20.0, 2.0), (30.0, 7.0)):
+        lag.record(ms / 1e3, now=t)
+    assert lag.report()["max_last_minute_ms"] == 9.0
+    lag.record(0.001, now=75.0)  # the 9 ms sample (t = 10) leaves the window
+    assert lag.report()["max_last_minute_ms"] == 7.0
+    lag.record(0.001, now=95.0)  # so does the 7 ms one (t = 30)
+    assert lag.report()["max_last_minute_ms"] == 1.0
+    assert lag.report()["max_ms"] == 9.0
