@@ -4,8 +4,8 @@ Frames in: ``[peer identity, (empty delimiter, from REQ peers), body, *array fra
 goes back with the same routing prefix. A request that fails to decode or validate gets an error
 reply with a stable code, a handler's own failure another code, and a defect in a handler is an
 ``INTERNAL`` error reply: the server itself never stops for one bad request. A message over
-``max_bytes`` never reaches us: ZeroMQ drops the peer that sent it. All sends go through one
-lock (a ZeroMQ socket is not safe for concurrent senders).
+``max_bytes`` never reaches us: ZeroMQ drops the peer that sent it. Replies are sent from the
+loop's thread only (a ZeroMQ socket is not safe for senders in several threads).
 
 The handler is told which connection a request came on (``peer``: its routing identity in
 hex), which the queue uses as the client's identity when a submit names none. A large request
@@ -50,7 +50,6 @@ class ControlServer:
         self._bind = bind
         self._handler = handler
         self._max_bytes = max_bytes
-        self._send_lock = anyio.Lock()
         self.endpoint: str | None = None
 
     async def serve(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -102,8 +101,9 @@ class ControlServer:
                     "daemon log",
                 ),
             )
-        async with self._send_lock:
-            await sock.send_multipart([*routing, *encode(reply)], copy=False)
+        # No lock: the sends all happen on the loop's thread, and pyzmq's asyncio socket
+        # sends each multipart message whole (it queues those it cannot send at once).
+        await sock.send_multipart([*routing, *encode(reply)], copy=False)
 
 
 class _Refused(Exception):
