@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -137,21 +137,11 @@ def _place(
     return OpRef(index=len(operations) - 1, start=timed.start, end=timed.end)
 
 
-class LoopBuilder:
-    """The body of a loop being built by :meth:`Schedule.loop`: ``add`` places operations
-    relative to the start of an iteration, ``loop`` nests another loop, ``var`` refers to a
-    sweep variable (of this loop or an enclosing one)."""
+class _Placing:
+    """``add`` and ``loop``, for a schedule and for a loop's body (``operations``)."""
 
-    def __init__(self, count: int | None, sweeps: dict[str, Linspace]) -> None:
-        self.count = count
-        self.sweeps = sweeps
-        self.operations: list[TimedOperation] = []
-
-    def var(self, name: str) -> Var:
-        return Var(var=name)
-
-    def __getitem__(self, name: str) -> Var:
-        return Var(var=name)
+    if TYPE_CHECKING:  # (not at run time: pydantic would take it for the schedule's first field)
+        operations: list[TimedOperation]
 
     def add(
         self,
@@ -162,7 +152,13 @@ class LoopBuilder:
         ref_pt: Placement = "end",
         delay: int = 0,
     ) -> OpRef:
-        """Like :meth:`Schedule.add`, in the loop's body."""
+        """Add ``op`` and return a reference to it.
+
+        With ``at``, the operation starts at that absolute time (ns; in a loop's body, from
+        the start of an iteration). Otherwise it starts ``delay`` ns after the ``ref_pt``
+        ("end" or "start") of ``ref``, by default the operation added last (the first one
+        then starts at ``delay``).
+        """
         return _place(self.operations, op, at, ref, ref_pt, delay)
 
     @contextmanager
@@ -176,16 +172,41 @@ class LoopBuilder:
         delay: int = 0,
         **sweeps: Linspace,
     ) -> Iterator[LoopBuilder]:
-        """A loop nested in this one (see :meth:`Schedule.loop`)."""
-        inner = LoopBuilder(count, sweeps)
-        yield inner
-        _place(self.operations, inner.build(), at, ref, ref_pt, delay)
+        """Build a real-time loop: ``count`` iterations, or one per point of the sweeps::
+
+            with sched.loop(amp=linspace(0.0, 1.0, 101)) as body:
+                body.add(DragPulse(..., amplitude=body["amp"]))
+                body.add(SquarePulse(...), delay=20)
+                body.add(SSBIntegrationComplex(...), ref_pt="start", delay=100)
+
+        The loop is added (placed like :meth:`add`) when the ``with`` block ends; the sweeps'
+        values come back with the results as coordinates. ``body.loop(...)`` nests one."""
+        builder = LoopBuilder(count, sweeps)
+        yield builder
+        _place(self.operations, builder.build(), at, ref, ref_pt, delay)
+
+
+class LoopBuilder(_Placing):
+    """The body of a loop being built by :meth:`Schedule.loop`: ``add`` places operations
+    relative to the start of an iteration, ``loop`` nests another loop, ``body["name"]`` (or
+    ``var``) refers to a sweep variable of this loop or an enclosing one."""
+
+    def __init__(self, count: int | None, sweeps: dict[str, Linspace]) -> None:
+        self.count = count
+        self.sweeps = sweeps
+        self.operations = []
+
+    def var(self, name: str) -> Var:
+        return Var(var=name)
+
+    def __getitem__(self, name: str) -> Var:
+        return Var(var=name)
 
     def build(self) -> Loop:
         return Loop(count=self.count, sweeps=self.sweeps, body=self.operations)
 
 
-class Schedule(BaseModel):
+class Schedule(BaseModel, _Placing):
     """A named list of timed operations, played ``repetitions`` times back to back."""
 
     model_config = ConfigDict(extra="forbid")
@@ -209,47 +230,6 @@ class Schedule(BaseModel):
         if not math.isfinite(frequency):
             raise ValueError(f"clock {name!r} needs a finite frequency, not {frequency!r}")
         self.clocks[name] = float(frequency)
-
-    def add(
-        self,
-        op: Operation,
-        at: int | None = None,
-        *,
-        ref: OpRef | None = None,
-        ref_pt: Placement = "end",
-        delay: int = 0,
-    ) -> OpRef:
-        """Add ``op`` and return a reference to it.
-
-        With ``at``, the operation starts at that absolute time (ns). Otherwise it starts
-        ``delay`` ns after the ``ref_pt`` ("end" or "start") of ``ref``, by default the
-        operation added last (a schedule's first operation then starts at ``delay``).
-        """
-        return _place(self.operations, op, at, ref, ref_pt, delay)
-
-    @contextmanager
-    def loop(
-        self,
-        count: int | None = None,
-        *,
-        at: int | None = None,
-        ref: OpRef | None = None,
-        ref_pt: Placement = "end",
-        delay: int = 0,
-        **sweeps: Linspace,
-    ) -> Iterator[LoopBuilder]:
-        """Build a real-time loop: ``count`` iterations, or one per point of the sweeps::
-
-            with sched.loop(amp=linspace(0.0, 1.0, 101)) as body:
-                body.add(DragPulse(..., amplitude=body["amp"]))
-                body.add(SquarePulse(...), delay=20)
-                body.add(SSBIntegrationComplex(...), ref_pt="start", delay=100)
-
-        The loop is added (placed like :meth:`add`) when the ``with`` block ends; the sweeps'
-        values come back with the results as coordinates."""
-        builder = LoopBuilder(count, sweeps)
-        yield builder
-        _place(self.operations, builder.build(), at, ref, ref_pt, delay)
 
     @property
     def duration(self) -> int:

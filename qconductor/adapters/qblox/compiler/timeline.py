@@ -44,11 +44,7 @@ def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> 
     in_order = ops if ctx.alloc.ops_in_order else sorted(ops, key=_start_of)
     for index, timed in in_order:
         raw.extend(lower(ctx, index, timed))
-    if ctx.alloc.latency_ns:
-        for event in raw:
-            event.time += ctx.alloc.latency_ns
-            if event.busy_until is not None:
-                event.busy_until += ctx.alloc.latency_ns
+    _apply_latency(ctx, raw)
     raw.sort(key=_event_time)
     return _merge_and_check(ctx, raw)
 
@@ -78,11 +74,7 @@ def build_tree(
             hint="sweep fewer quantities on this port and clock, or nest fewer loops",
         )
         return []
-    if ctx.alloc.latency_ns:
-        for event in raw:
-            event.time += ctx.alloc.latency_ns
-            if event.busy_until is not None:
-                event.busy_until += ctx.alloc.latency_ns
+    _apply_latency(ctx, raw)
     raw.sort(key=_event_time)
     return _merge_and_check(ctx, raw)
 
@@ -215,6 +207,16 @@ def _too_close_to_loop(ctx: SeqContext, event: Event, where: str) -> None:
         op_path(event.op_index),
         hint="move it onto that instant or at least 4 ns away",
     )
+
+
+def _apply_latency(ctx: SeqContext, raw: list[Event]) -> None:
+    """Move every event of the port-clock by its (relative) latency correction."""
+    latency = ctx.alloc.latency_ns
+    if latency:
+        for event in raw:
+            event.time += latency
+            if event.busy_until is not None:
+                event.busy_until += latency
 
 
 def _merge_and_check(ctx: SeqContext, raw: list[Event]) -> list[Event]:
