@@ -3,12 +3,23 @@
 Start-up order: logging, configs (an invalid one stops the start with its diagnostics), the
 instruments (clusters and external local oscillators, opened in their own threads), the data
 socket, then the control socket; only when both listen is readiness announced (a line on
-stdout naming both endpoints and, if asked, a ready file with them). SIGINT and SIGTERM stop
-the queue (jobs not started are cancelled) and cancel the root group: every running job is
-stopped on its hardware (shielded) and marked cancelled, then every instrument is closed and
-the compile workers ended before the process exits. SIGHUP reloads the hardware config. Under
-systemd (``Type=notify``) readiness, watchdog keep-alives from the event loop and stopping are
-reported through ``NOTIFY_SOCKET``.
+stdout naming both endpoints and, if asked, a ready file with them). SIGHUP reloads the
+hardware config.
+
+The stop sequence (SIGINT, SIGTERM), each step with a deadline, so that it ends within
+:func:`stop_deadline_s` of the signal (the systemd unit's ``TimeoutStopSec`` must be longer):
+
+1. the queue is closed (jobs not started are cancelled), every job on the hardware is stopped
+   (its clusters at once, each within ``[instrument] call_timeout_s``) and marked cancelled,
+   while the data socket still publishes the change (:meth:`Service.shutdown`);
+2. the clients waiting for those jobs get their replies (at most ``REPLY_DRAIN_S``);
+3. the root group is cancelled: the sockets close (the data socket sends what it still has
+   queued for at most ``PUBLISHER_LINGER_S``);
+4. every instrument is closed, all at once, then the compile workers are ended, within
+   ``SHUTDOWN_TIMEOUT_S``.
+
+Under systemd (``Type=notify``) readiness, watchdog keep-alives from the event loop and
+stopping are reported through ``NOTIFY_SOCKET``.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ from qconductor.adapters.qblox.instrument import QbloxClusterAdapter
 from qconductor.adapters.virtual.adapter import VirtualClusterAdapter
 from qconductor.adapters.virtual.lab import load_lab
 from qconductor.daemon.config import DaemonConfig
+from qconductor.daemon.instruments import FLAGS_TIMEOUT_S
 from qconductor.daemon.pool import Compiler
 from qconductor.daemon.server import ControlServer
 from qconductor.daemon.service import Service
@@ -43,7 +55,16 @@ from qconductor.protocol.hardware import HardwareConfig, ModuleType, load_hardwa
 from qconductor.protocol.hardware.description import LocalOscillatorDescription
 
 log = structlog.get_logger("qconductor.daemon")
-SHUTDOWN_TIMEOUT_S = 10.0
+SHUTDOWN_TIMEOUT_S = 10.0  # closing the instruments, then ending the compile workers
+PUBLISHER_LINGER_S = 1.0  # the data socket's last messages (the jobs cancelled by the stop)
+REPLY_DRAIN_S = 1.0  # the control socket's replies to clients waiting for those jobs
+
+
+def stop_deadline_s(config: DaemonConfig) -> float:
+    """The longest the stop sequence takes, from the signal to the process's exit (each step's
+    deadline, plus a second for the rest)."""
+    jobs = config.instrument.call_timeout_s + 2 * FLAGS_TIMEOUT_S + 1.0  # Service.stop_timeout_s
+    return jobs + REPLY_DRAIN_S + PUBLISHER_LINGER_S + SHUTDOWN_TIMEOUT_S + 1.0
 
 
 def build_adapters(config: DaemonConfig, hardware: HardwareConfig) -> dict[str, InstrumentAdapter]:
@@ -111,6 +132,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
         sndhwm=streams.sndhwm,
         buffer_bytes_per_job=streams.buffer_bytes_per_job,
         max_jobs_buffered=streams.max_jobs_buffered,
+        linger_s=PUBLISHER_LINGER_S,
         # its own context (two I/O threads): sharing the control socket's one I/O thread lost
         # frames at 4 x 250 MB/s and would queue control replies behind the data (bench/README)
     )
@@ -144,7 +166,7 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
                 max_bytes=config.control.max_message_bytes,
             )
             endpoint = await tg.start(server.serve)
-            tg.start_soon(_handle_signals, tg.cancel_scope, service)
+            tg.start_soon(_handle_signals, tg.cancel_scope, service, server, systemd)
             _announce(endpoint, data, ready_file)
             systemd.ready(f"listening on {endpoint}, publishing on {data}")
             tg.start_soon(systemd.watchdog)
@@ -153,17 +175,8 @@ async def serve(config: DaemonConfig, *, ready_file: Path | None = None) -> None
         if service is not None:
             service.close()
         with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_TIMEOUT_S):
+            await _close_instruments(adapters, oscillators)
             await compiler.aclose()
-            for name, adapter in adapters.items():
-                try:
-                    await adapter.close()
-                except Exception:
-                    log.exception("closing instrument failed", cluster=name)
-            for name, lo in oscillators.items():
-                try:
-                    await lo.close()
-                except Exception:
-                    log.exception("closing instrument failed", lo=name)
         context.destroy(linger=0)
         systemd.close()
         log.info("stopped")
@@ -181,15 +194,39 @@ def _announce(endpoint: str, data: str, ready_file: Path | None) -> None:
         tmp.replace(ready_file)  # atomic: a reader never sees half a file
 
 
-async def _handle_signals(scope: anyio.CancelScope, service: Service) -> None:
-    """SIGINT/SIGTERM: shut down. SIGHUP: reload the hardware config."""
+async def _close_instruments(
+    adapters: dict[str, InstrumentAdapter], oscillators: dict[str, LocalOscillatorAdapter]
+) -> None:
+    """Close every instrument at once (one that hangs delays none of the others)."""
+
+    async def close(
+        what: str, name: str, instrument: InstrumentAdapter | LocalOscillatorAdapter
+    ) -> None:
+        try:
+            await instrument.close()
+        except Exception:
+            log.exception("closing instrument failed", **{what: name})
+
+    async with anyio.create_task_group() as tg:
+        for name, adapter in adapters.items():
+            tg.start_soon(close, "cluster", name, adapter)
+        for name, lo in oscillators.items():
+            tg.start_soon(close, "lo", name, lo)
+
+
+async def _handle_signals(
+    scope: anyio.CancelScope, service: Service, server: ControlServer, systemd: Notifier
+) -> None:
+    """SIGINT/SIGTERM: the stop sequence. SIGHUP: reload the hardware config."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async for signum in signals:
             if signum == signal.SIGHUP:
                 await service.reload_hardware()
                 continue
             log.info("signal, shutting down", signal=signal.Signals(signum).name)
-            service.close()
+            systemd.stopping()
+            await service.shutdown()
+            await server.drain(REPLY_DRAIN_S)
             scope.cancel()
             return
 

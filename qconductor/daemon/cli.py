@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,6 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
     except QconductorError as exc:
         print(f"qconductor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C: no traceback; a job submitted goes on
+        return 130
+    except BrokenPipeError:  # `qconductor status | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     return 2
 

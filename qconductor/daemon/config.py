@@ -73,7 +73,7 @@ class StreamsConfig(_Closed):
 class CompileConfig(_Closed):
     workers: Annotated[int, Field(ge=0, le=64)] = 2  # process-pool size; 0: no pool
     pool_min_operations: Annotated[int, Field(ge=0)] = 100_000  # smaller: in a thread
-    pipeline_depth: Annotated[int, Field(ge=1, le=64)] = 2  # queued jobs compiled ahead
+    pipeline_depth: Annotated[int, Field(ge=1, le=64)] = 2  # jobs compiled ahead, per cluster
     cache_size: Annotated[int, Field(ge=0)] = 256  # compiled jobs kept by content hash
 
 

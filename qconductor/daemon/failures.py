@@ -20,17 +20,19 @@ def refuse_queued(job: Job, verb: str) -> None:
 
 
 def error_of(job: Job) -> QconductorError:
-    if job.error is not None and job.state == JobState.CANCELLED:
-        return job.error
-    if job.error is not None:
+    """The error a client gets for a job that did not end ``done``, naming the job."""
+    error = job.error
+    if error is not None and job.state == JobState.CANCELLED:
+        message = error.message
+    elif error is not None:
+        message = f"job {job.id} failed during {job.failed_phase}: {error.message}"
+    else:
         return QconductorError(
-            job.error.code,
-            f"job {job.id} failed during {job.failed_phase}: {job.error.message}",
-            job.error.path,
-            hint=job.error.hint,
-            details=job.error.details,
+            ErrorCode.JOB_STATE, f"job {job.id} is {job.state}", "args.job_id", job_id=job.id
         )
-    return QconductorError(ErrorCode.JOB_STATE, f"job {job.id} is {job.state}", "args.job_id")
+    return QconductorError(
+        error.code, message, error.path, hint=error.hint, details=error.details, job_id=job.id
+    )
 
 
 def check_same_modules(

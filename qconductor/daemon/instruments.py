@@ -5,7 +5,10 @@ return within ``call_timeout_s``; waiting for the sequencers to stop within the 
 plus ``run_timeout_s``. A call that does not is ``INSTRUMENT_TIMEOUT``, and so is an adapter's
 own ``TIMEOUT`` (a driver call past its deadline): to a client both mean the instrument did not
 answer in time. Stopping is shielded from cancellation and never raises: it is what leaves the
-hardware safe after a failure, a cancellation or a shutdown.
+hardware safe after a failure, a cancellation or a shutdown. The clusters of a job are stopped
+at once, each within ``call_timeout_s``, so stopping a job takes at most ``call_timeout_s``
+however many clusters it uses. After a failure :meth:`Instruments.failure_report` reads what
+the clusters say about themselves: health and system flags, and each sequencer's flags.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 import anyio
 import structlog
 
-from qconductor.adapters.base import AcquisitionData, InstrumentAdapter
+from qconductor.adapters.base import AcquisitionData, InstrumentAdapter, SequencerFlags
 from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.daemon.oscillators import apply_lo_settings
 from qconductor.protocol.compiled import CompiledJob
@@ -92,35 +95,57 @@ class Instruments:
         return data
 
     async def stop(self, names: Iterable[str]) -> None:
-        """Stop the sequencers of these clusters: shielded, with a deadline, never raising."""
-        with anyio.CancelScope(shield=True):
-            for name in names:
-                adapter = self.clusters.get(name)
-                if adapter is None:
-                    continue
-                try:
-                    await self._call(name, "stop", adapter.stop)
-                except Exception:
-                    log.exception("stopping the sequencers failed", cluster=name)
-                else:
-                    log.info("sequencers stopped", cluster=name)
+        """Stop the sequencers of these clusters, all at once: shielded, each within
+        ``call_timeout_s``, never raising."""
 
-    async def status_flags(self, names: Iterable[str]) -> dict[str, Any]:
-        """What each cluster reports about itself after a failure: health, status flags."""
-        out: dict[str, Any] = {}
+        async def stop(name: str, adapter: InstrumentAdapter) -> None:
+            try:
+                await self._call(name, "stop", adapter.stop)
+            except Exception:
+                log.exception("stopping the sequencers failed", cluster=name)
+            else:
+                log.info("sequencers stopped", cluster=name)
+
         with anyio.CancelScope(shield=True):
-            for name in names:
-                adapter = self.clusters.get(name)
-                if adapter is None:
-                    continue
-                try:
-                    with anyio.fail_after(FLAGS_TIMEOUT_S):
-                        health = await adapter.health()
-                except Exception as exc:
-                    out[name] = {"error": f"health not read: {type(exc).__name__}: {exc}"}
-                    continue
-                out[name] = {k: health[k] for k in _FLAG_KEYS if k in health}
-        return out
+            async with anyio.create_task_group() as tg:
+                for name in names:
+                    adapter = self.clusters.get(name)
+                    if adapter is not None:
+                        tg.start_soon(stop, name, adapter)
+
+    async def failure_report(
+        self, names: Iterable[str]
+    ) -> tuple[dict[str, Any], dict[str, SequencerFlags]]:
+        """What each cluster says about itself after a failure, read at once, each within
+        ``FLAGS_TIMEOUT_S``: its health and system flags, and the flags its sequencers raised
+        (clusters whose sequencers raised none are left out of the second)."""
+        health: dict[str, Any] = {}
+        flags: dict[str, SequencerFlags] = {}
+
+        async def read(name: str, adapter: InstrumentAdapter) -> None:
+            try:
+                with anyio.fail_after(FLAGS_TIMEOUT_S):
+                    found = await adapter.health()
+            except Exception as exc:
+                health[name] = {"error": f"health not read: {type(exc).__name__}: {exc}"}
+            else:
+                health[name] = {k: found[k] for k in _FLAG_KEYS if k in found}
+            try:
+                with anyio.fail_after(FLAGS_TIMEOUT_S):
+                    raised = await adapter.sequencer_flags()
+            except Exception:
+                log.exception("reading the sequencer flags failed", cluster=name)
+            else:
+                if raised:
+                    flags[name] = raised
+
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for name in names:
+                    adapter = self.clusters.get(name)
+                    if adapter is not None:
+                        tg.start_soon(read, name, adapter)
+        return dict(sorted(health.items())), dict(sorted(flags.items()))
 
     async def _call(
         self,

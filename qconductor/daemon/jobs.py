@@ -5,7 +5,9 @@ running -> retrieving -> done``; one driven by the explicit verbs starts at ``co
 (``compile``) and goes on only when asked. It ends in exactly one terminal state (``done``,
 ``failed`` or ``cancelled``); ``finished`` is set then, so any number of waiters see the same
 outcome. A failed job keeps the phase it failed in, the error (stable code, message, path) and
-what its instruments reported (status flags); a cancelled one the reason (a client, its
+what its instruments reported: each cluster's health and system flags, and the flags each
+sequencer raised (``{"cluster0": {"module2.sequencer0": ["ACQ BIN INDEX INVALID"]}}``); a
+cancelled one the reason (a client, its
 ``ttl_s``, the daemon stopping). Every transition is handed to the store's ``on_change`` (the
 daemon publishes it on the data socket). The store keeps a bounded number of idle jobs, oldest
 evicted first, so memory stays bounded.
@@ -23,7 +25,7 @@ from typing import Any
 
 import anyio
 
-from qconductor.adapters.base import AcquisitionData
+from qconductor.adapters.base import AcquisitionData, SequencerFlags
 from qconductor.protocol.compiled import CompiledJob
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig
@@ -60,7 +62,8 @@ class Job:
     acquisitions: AcquisitionData | None = None
     error: QconductorError | None = None  # why it failed, or why it was cancelled
     failed_phase: str | None = None
-    instrument_status: dict[str, Any] = field(default_factory=dict)  # flags, at the failure
+    instrument_status: dict[str, Any] = field(default_factory=dict)  # health, at the failure
+    flags: dict[str, SequencerFlags] = field(default_factory=dict)  # cluster -> sequencer flags
     expires_at: float | None = None  # time.monotonic() after which a queued job is dropped
     cancel_reason: str | None = None
     scope: anyio.CancelScope | None = None  # the task working on the job now, if any
@@ -88,19 +91,24 @@ class Job:
         previous, self.state = self.state, state
         self.timestamps[state] = time.time()
         if state in TERMINAL:
-            self.schedule = None
+            self.schedule = self.hardware = None
             self.finished.set()
         if self.on_change is not None:
             self.on_change(self, previous)
 
     def fail(
-        self, phase: str, error: QconductorError, instrument: dict[str, Any] | None = None
+        self,
+        phase: str,
+        error: QconductorError,
+        instrument: dict[str, Any] | None = None,
+        flags: dict[str, SequencerFlags] | None = None,
     ) -> None:
         if self.state in TERMINAL:
             return
         self.error = error
         self.failed_phase = phase
         self.instrument_status = instrument or {}
+        self.flags = flags or {}
         self.advance(JobState.FAILED)
 
     def cancel(self, reason: str, code: ErrorCode = ErrorCode.JOB_CANCELLED) -> None:
@@ -161,6 +169,10 @@ class JobStore:
                 "args.job_id",
             )
         return job
+
+    def unfinished(self) -> list[Job]:
+        """Every job not ended yet, oldest first."""
+        return [job for job in self._jobs.values() if job.state not in TERMINAL]
 
     def counts(self) -> dict[str, int]:
         return {str(state): n for state, n in self._counts.items()}

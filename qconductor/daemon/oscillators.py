@@ -9,7 +9,6 @@ hardware config's ``instrument_name``, or the LO's key). An LO no adapter matche
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.protocol.compiled import CompiledJob
@@ -33,8 +32,3 @@ async def apply_lo_settings(
                 "the daemon config",
             )
         await adapter.apply(setting)
-
-
-async def lo_health(adapters: Mapping[str, LocalOscillatorAdapter]) -> dict[str, Any]:
-    """The ``status`` verb's view of every LO: identity, values last set, health."""
-    return {name: await adapter.health() for name, adapter in adapters.items()}

@@ -31,7 +31,7 @@ import multiprocessing
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -62,6 +62,7 @@ class Compiler:
         self._cache: OrderedDict[str, CompiledJob] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # the cache is used from compile threads
+        self._pool_lock = threading.Lock()  # the pool is started from a thread
         self._executor: ProcessPoolExecutor | None = None
         # as many compile threads as workers: more would only fight the event loop for the GIL
         self._threads = anyio.CapacityLimiter(max(1, workers))
@@ -103,13 +104,15 @@ class Compiler:
 
     async def run_in_pool(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)`` in a worker process. A worker that dies is ``INTERNAL`` for this call
-        only: the pool is replaced for the next."""
-        executor = self._pool()
+        only: the pool is replaced for the next. Submitting happens in a thread: the first
+        submit starts the forkserver and the workers, which took 300 ms on the event loop."""
+        executor: ProcessPoolExecutor | None = None
         try:
-            return await asyncio.wrap_future(executor.submit(fn, *args))
+            executor, future = await anyio.to_thread.run_sync(self._submit, fn, args)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool as exc:
             self._counts["pool_restarts"] += 1
-            if self._executor is executor:
+            if executor is not None and self._executor is executor:
                 self._executor = None
                 executor.shutdown(wait=False, cancel_futures=True)
             log.error("a compile worker died; the pool is restarted", error=str(exc))
@@ -118,6 +121,14 @@ class Compiler:
                 "the compile worker process died while compiling this schedule (the pool was "
                 "restarted); please report it with the daemon log",
             ) from exc
+
+    def _submit(
+        self, fn: Callable[..., T], args: tuple[Any, ...]
+    ) -> tuple[ProcessPoolExecutor, Future[T]]:
+        """In a worker thread: the pool (started if need be) and the submitted call."""
+        with self._pool_lock:
+            executor = self._pool()
+        return executor, executor.submit(fn, *args)
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:

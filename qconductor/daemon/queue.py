@@ -14,8 +14,8 @@ per ``aging_s`` seconds, so low-priority work is delayed, never starved; with
 ``strict_priority`` a job runs only when no higher-priority job is queued.
 
 The queue holds jobs from submission until they are dispatched to their clusters (or
-cancelled, or expired); the daemon compiles the first ``pipeline_depth`` waiting jobs of
-:meth:`JobQueue.ordered` ahead of their turn. The order is kept sorted between changes
+cancelled, or expired); the daemon compiles waiting jobs of :meth:`JobQueue.ordered` ahead of
+their turn (``pipeline_depth`` per cluster). The order is kept sorted between changes
 (insertions by bisection), and sorted again only when some job's aging level changes, so a
 queue of thousands costs microseconds per submission.
 """

@@ -52,10 +52,11 @@ class ControlServer:
         self._handler = handler
         self._max_bytes = max_bytes
         self.endpoint: str | None = None
+        self._answering: set[asyncio.Task[None]] = set()  # cancelled and awaited at the end
 
     async def serve(self, *, task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         loop = asyncio.get_running_loop()
-        answering: set[asyncio.Task[None]] = set()  # cancelled and awaited when serving ends
+        answering = self._answering
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, self._max_bytes)
@@ -84,6 +85,13 @@ class ControlServer:
                 with anyio.CancelScope(shield=True):
                     await asyncio.gather(*answering, return_exceptions=True)
             sock.close(linger=0)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Return once every request taken so far is answered, or after ``timeout_s``: the
+        daemon's stop sequence lets the replies about the jobs it cancelled go out."""
+        with anyio.move_on_after(timeout_s):
+            while self._answering:
+                await asyncio.wait(set(self._answering))
 
     async def _answer(self, sock: zmq.asyncio.Socket, frames: list[memoryview]) -> None:
         if len(frames) < 2:

@@ -1,11 +1,11 @@
 """The verbs, and the queue that drives submitted jobs through the pipeline.
 
-``submit`` queues a job (:mod:`qconductor.daemon.queue` orders the queue). The first
-``pipeline_depth`` queued jobs are compiled ahead of their turn (:mod:`qconductor.daemon.pool`:
-cached by content hash, off the event loop). A compiled job is dispatched as soon as every
-cluster it uses is free: one job at a time per cluster, its sequencers started together; jobs
-on different clusters run concurrently. No job overtakes one queued before it on the same
-cluster, nor one still compiling.
+``submit`` queues a job (:mod:`qconductor.daemon.queue` orders the queue). Queued jobs are
+compiled ahead of their turn, ``pipeline_depth`` per cluster (:meth:`Service._pump`;
+:mod:`qconductor.daemon.pool`: cached by content hash, off the event loop). A compiled job is
+dispatched as soon as every cluster it uses is free: one job at a time per cluster, its
+sequencers started together; jobs on different clusters run concurrently. No job overtakes one
+queued before it on the same cluster, nor one still compiling.
 
 Pipelining: when job N's sequencers stop, its acquisitions are read and its clusters released
 at once, so job N+1 arms (settings, upload) while N's data is still being published and
@@ -17,7 +17,8 @@ waits for the sequencers and reads the acquisitions. ``cancel`` works at any sta
 being armed, armed, running or read out is stopped (shielded from cancellation, with a
 deadline) and its clusters released. Every instrument call has a deadline
 (:mod:`qconductor.daemon.instruments`). A failure fails only its job, in the phase it happened,
-with the instruments' status flags; the daemon serves on.
+with the instruments' health and the flags its sequencers raised; the daemon serves on. When
+the daemon stops, :meth:`Service.shutdown` stops and marks every job before the sockets close.
 
 Every state change and every acquisition channel is handed to the publisher (the data socket);
 every log line about a job carries its id.
@@ -34,8 +35,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
-from qconductor import __version__
-from qconductor.adapters.base import AcquisitionData, InstrumentAdapter
+from qconductor.adapters.base import AcquisitionData, InstrumentAdapter, SequencerFlags
 from qconductor.adapters.lo import LocalOscillatorAdapter
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.events import NullPublisher, Publisher
@@ -46,19 +46,18 @@ from qconductor.daemon.failures import (
     prefixed,
     refuse_queued,
 )
-from qconductor.daemon.instruments import Instruments
+from qconductor.daemon.instruments import FLAGS_TIMEOUT_S, Instruments
 from qconductor.daemon.jobs import TERMINAL, Job, JobState, JobStore
 from qconductor.daemon.looplag import LoopLag
 from qconductor.daemon.metrics import ClusterMetrics
-from qconductor.daemon.oscillators import lo_health
 from qconductor.daemon.pool import Compiler
 from qconductor.daemon.queue import JobQueue
-from qconductor.daemon.summary import describe, job_result
+from qconductor.daemon.status import HealthCache, daemon_status
+from qconductor.daemon.summary import describe, job_result, state_meta
 from qconductor.protocol.compiled import CompiledJob
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.hardware import HardwareConfig, load_hardware_config
 from qconductor.protocol.messages import (
-    PROTOCOL_VERSION,
     ArmArgs,
     CancelArgs,
     CompileArgs,
@@ -70,7 +69,6 @@ from qconductor.protocol.messages import (
     StatusArgs,
     SubmitArgs,
     WaitArgs,
-    error_body,
 )
 from qconductor.protocol.schedule import Schedule
 from qconductor.protocol.stream import encode_replay
@@ -117,11 +115,12 @@ class Service:
         self.owner: dict[str, str | None] = dict.fromkeys(adapters)
         self.metrics = {name: ClusterMetrics() for name in adapters}
         self.loop_lag = LoopLag()
+        self.health = HealthCache()
         self._tg = task_group
         self._closing = False
-        self._started = time.monotonic()
-        self._hardware_loaded_at = time.time()
-        self._reload_error: QconductorError | None = None
+        self.started = time.monotonic()
+        self.hardware_loaded_at = time.time()
+        self.reload_error: QconductorError | None = None
 
     async def handle(self, request: Request, peer: str = "") -> dict[str, Any]:
         """Answer one request; ``peer`` names the connection it came on."""
@@ -176,6 +175,8 @@ class Service:
         job = self.jobs.get(job_id)
         job.require(JobState.COMPILED, verb="arm")
         refuse_queued(job, "arm")
+        if self._closing:
+            raise QconductorError(ErrorCode.JOB_STATE, "the daemon is stopping; not armed")
         assert job.compiled is not None
         adapters = self.instruments.for_job(job.compiled)
         for name in sorted(adapters):
@@ -280,26 +281,46 @@ class Service:
 
     def _pump(self) -> None:
         """Dispatch every queued job whose clusters are free, in queue order, then start
-        compiling the next ``pipeline_depth`` jobs that wait. Synchronous: nothing changes
-        under it. It looks no further than it must: past an uncompiled job (whose clusters are
+        compiling the jobs that wait, ahead of their turn. Synchronous: nothing changes under
+        it. It looks no further than it must: past an uncompiled job (whose clusters are
         unknown, so nothing behind it may go first) or once every cluster is taken, only the
-        jobs to compile ahead matter."""
+        jobs to compile ahead matter.
+
+        The compile-ahead window is ``pipeline_depth`` jobs per cluster: a compiled job that
+        waits counts against its own clusters only, so one cluster's backlog does not keep
+        another cluster's next job from compiling (and running). A job not compiled yet may
+        be for any cluster: it counts against all, at most ``pipeline_depth`` compile at once,
+        and at most ``pipeline_depth`` x clusters jobs are compiled ahead in all."""
         if self._closing:
             return
         now = time.monotonic()
         depth = self.config.compile.pipeline_depth
+        cap = depth * len(self.owner)
+        ahead = dict.fromkeys(self.owner, 0)  # compiled jobs waiting, per cluster
+        compiled_waiting = 0
+        unknown = 0  # jobs compiling (or about to): their clusters are not known yet
         blocked: set[str] = set()
-        waiting: list[Job] = []
         dispatch: list[Job] = []
+        to_compile: list[Job] = []
         behind_uncompiled = False
         for job in self.queue.ordered(now):
-            stuck = behind_uncompiled or len(blocked) >= len(self.owner)
-            if stuck and len(waiting) >= depth:
+            room = (
+                unknown < depth
+                and unknown + compiled_waiting < cap
+                and min(ahead.values(), default=0) + unknown < depth
+            )
+            if not room and (behind_uncompiled or len(blocked) >= len(self.owner)):
                 break
             if job.compiled is None:
                 behind_uncompiled = True  # its clusters are unknown: keep the order behind it
-            elif not behind_uncompiled:
-                clusters = job.clusters
+                if job.state == JobState.COMPILING:
+                    unknown += 1
+                elif job.state == JobState.QUEUED and room:
+                    to_compile.append(job)
+                    unknown += 1
+                continue
+            clusters = job.clusters
+            if not behind_uncompiled:
                 free = blocked.isdisjoint(clusters) and all(self.owner[c] is None for c in clusters)
                 blocked.update(clusters)
                 if free:
@@ -307,24 +328,27 @@ class Service:
                     for name in clusters:
                         self.owner[name] = job.id
                     continue
-            waiting.append(job)
+            compiled_waiting += 1
+            for name in clusters:
+                ahead[name] += 1
         for job in dispatch:
             self.queue.dispatched(job, now)
+            job.schedule = job.hardware = None  # what it was compiled from: no longer needed
             assert job.compiled is not None
             adapters = self.instruments.for_job(job.compiled)
             self._tg.start_soon(functools.partial(self._drive, job, adapters, arm=True, run=True))
-        for job in waiting[:depth]:
-            if job.state == JobState.QUEUED:
-                job.advance(JobState.COMPILING)
-                self._tg.start_soon(self._compile_queued, job)
+        for job in to_compile:
+            job.advance(JobState.COMPILING)
+            self._tg.start_soon(self._compile_queued, job)
 
     async def _compile_queued(self, job: Job) -> None:
         structlog.contextvars.unbind_contextvars("request_id")
         with structlog.contextvars.bound_contextvars(job_id=job.id):
             assert job.schedule is not None
+            hardware = job.hardware or self.hardware
             error: QconductorError | None = None
             try:
-                compiled = await self._compiled(job.schedule, job.hardware or self.hardware)
+                compiled = await self._compiled(job.schedule, hardware)
                 self.instruments.for_job(compiled)
             except QconductorError as exc:
                 error = exc
@@ -333,13 +357,16 @@ class Service:
                 error = internal_error(exc)
             if job.state in TERMINAL:  # cancelled or expired meanwhile
                 return
+            if job.hardware is None and hardware is not self.hardware:
+                log.info("compiling again: the hardware config was reloaded meanwhile")
+                self._tg.start_soon(self._compile_queued, job)
+                return
             if error is not None:
                 self.queue.remove(job)
                 log.warning("failed", phase="compile", code=str(error.code), error=error.message)
                 job.fail("compile", error)
             else:
-                job.compiled = compiled
-                job.schedule = job.hardware = None
+                job.compiled = compiled  # the schedule is kept until dispatch: see reload
                 job.advance(JobState.COMPILED)
             self._pump()
 
@@ -363,6 +390,38 @@ class Service:
             job.cancel("cancelled: the daemon stopped before it ran")
             log.info("cancelled", job_id=job.id, reason=job.cancel_reason)
 
+    @property
+    def stop_timeout_s(self) -> float:
+        """How long :meth:`shutdown` waits at most: a job's clusters stopped (at once, each
+        within ``call_timeout_s``), or a failing job's stop and failure report."""
+        return self.config.instrument.call_timeout_s + 2 * FLAGS_TIMEOUT_S + 1.0
+
+    async def shutdown(self) -> None:
+        """The daemon is stopping, and the data socket still publishes: the queue is closed
+        (queued jobs cancelled), every job on the hardware is stopped and marked cancelled,
+        and so is every other job not ended (compiled by the verb, say). Returns when all have
+        ended, or after :attr:`stop_timeout_s`."""
+        self.close()
+        reason = "cancelled: the daemon stopped while it ran"
+        ending: list[Job] = []
+        for job in self.jobs.unfinished():
+            with structlog.contextvars.bound_contextvars(job_id=job.id):
+                if job.scope is not None:  # a task arms, runs or reads it: it stops the hardware
+                    job.cancel_reason = job.cancel_reason or reason
+                    job.scope.cancel()
+                    ending.append(job)
+                elif job.state == JobState.ARMED:
+                    job.cancel_reason = reason
+                    self._tg.start_soon(self._cancelled, job)
+                    ending.append(job)
+                else:
+                    job.cancel("cancelled: the daemon stopped before it ran")
+                    self._release(job)
+                    log.info("cancelled", reason=job.cancel_reason)
+        with anyio.move_on_after(self.stop_timeout_s):
+            for job in ending:
+                await job.finished.wait()
+
     # --- driving a job on its instruments --------------------------------------------------
     async def _drive(
         self,
@@ -377,6 +436,9 @@ class Service:
         ``job.scope``; a failure or cancellation stops the hardware and releases the clusters."""
         compiled = job.compiled
         assert compiled is not None
+        if self._closing and job.state not in TERMINAL:  # dispatched, then the daemon stopped
+            job.cancel("cancelled: the daemon stopped before it ran")
+            self._release(job)
         if job.state in TERMINAL:  # cancelled between its dispatch and now
             task_status.started()
             return
@@ -419,7 +481,9 @@ class Service:
                     task_status.started()
         if data is not None and job.state == JobState.RETRIEVING:
             self._release(job)  # N's data is read: N+1 may arm now
-            self._finish(job, data)
+            # bound again: this task's context came from whichever job's task dispatched it
+            with structlog.contextvars.bound_contextvars(job_id=job.id):
+                self._finish(job, data)
 
     def _finish(self, job: Job, data: AcquisitionData) -> None:
         assert job.compiled is not None
@@ -439,13 +503,14 @@ class Service:
         log.warning("failed", phase=phase, code=str(error.code), error=error.message)
         with anyio.CancelScope(shield=True):
             owned = self._owned(job)
-            flags: dict[str, Any] = {}
+            health: dict[str, Any] = {}
+            flags: dict[str, SequencerFlags] = {}
             if job.state in _HARDWARE_STATES:
                 await self.instruments.stop(owned)
-                flags = await self.instruments.status_flags(owned)
+                health, flags = await self.instruments.failure_report(owned)
             if job.state == JobState.RUNNING:
                 self._run_ended(job)
-            job.fail(phase, error, flags)
+            job.fail(phase, error, health, flags)
             self._release(job)
 
     async def _cancelled(self, job: Job) -> None:
@@ -513,19 +578,8 @@ class Service:
         return describe(job, position=position)
 
     def _publish_state(self, job: Job) -> None:
-        meta: dict[str, Any] = {
-            "t": job.timestamps[job.state],
-            "client": job.client,
-            "priority": job.priority,
-            "schedule_name": job.schedule_name,
-        }
-        if job.error is not None and job.state in (JobState.FAILED, JobState.CANCELLED):
-            meta |= {"code": str(job.error.code), "message": job.error.message}
-            meta["phase" if job.state == JobState.FAILED else "reason"] = (
-                job.failed_phase if job.state == JobState.FAILED else job.cancel_reason
-            )
         try:
-            self.publisher.publish_state(job.id, str(job.state), meta)
+            self.publisher.publish_state(job.id, str(job.state), state_meta(job))
         except Exception:
             log.exception("publishing a job state failed", job_id=job.id)
 
@@ -533,46 +587,7 @@ class Service:
         self.publisher.forget_job(job.id)
 
     async def status(self) -> dict[str, Any]:
-        now = time.time()
-        clusters: dict[str, Any] = {}
-        for name, adapter in self.adapters.items():
-            owner = self.owner[name]
-            current = self.jobs.get(owner) if owner is not None else None
-            clusters[name] = {
-                "owner": owner,
-                "job_state": str(current.state) if current else None,
-                **await adapter.health(),
-                **self.metrics[name].report(now),
-            }
-        queued = list(self.queue)
-        reload_error = self._reload_error
-        out: dict[str, Any] = {
-            "version": __version__,
-            "protocol": PROTOCOL_VERSION,
-            "uptime_s": time.monotonic() - self._started,
-            "event_loop_lag": self.loop_lag.report(),
-            "jobs": self.jobs.counts(),
-            "queue": {
-                "depth": len(queued),
-                "compiling": sum(j.state == JobState.COMPILING for j in queued),
-                "compiled": sum(j.state == JobState.COMPILED for j in queued),
-                "strict_priority": self.queue.strict_priority,
-                "pipeline_depth": self.config.compile.pipeline_depth,
-            },
-            "clusters": clusters,
-            "local_oscillators": await lo_health(self.local_oscillators),
-            "compile": self.compiler.stats(),
-            "subscribers": self.publisher.subscriber_count,
-            "hardware_config": {
-                "path": str(self.config.hardware.config),
-                "loaded_at": self._hardware_loaded_at,
-                "last_reload_error": None if reload_error is None else error_body(reload_error),
-            },
-        }
-        stats = getattr(self.publisher, "stats", None)
-        if callable(stats):
-            out["streams"] = stats()
-        return out
+        return await daemon_status(self)
 
     async def publish_status(self) -> None:
         """Publish the status on the data socket every ``status_interval_s`` (forever)."""
@@ -584,24 +599,33 @@ class Service:
                 log.exception("publishing the status failed")
 
     async def reload_hardware(self) -> None:
-        """Load the hardware config file again (on SIGHUP). Jobs compiled before keep the
-        config they were compiled with; later compiles (queued jobs too) use the new one. An
-        invalid config, or one that moves modules the daemon's instruments do not have, is
-        refused with the diagnostics of ``qconductor config check``; the old one stays."""
+        """Load the hardware config file again (on SIGHUP). It applies between jobs: a job
+        already on its clusters runs as compiled; every queued job (one compiled ahead too, or
+        compiling now) is compiled again with the new config, unless it came with a config
+        of its own; jobs compiled by the ``compile`` verb keep theirs. An invalid config, or
+        one that moves modules the daemon's instruments do not have, is refused with the
+        diagnostics of ``qconductor config check``; the old one stays."""
         path = self.config.hardware.config
         try:
             hardware = await anyio.to_thread.run_sync(load_hardware_config, path)
             check_same_modules(self.hardware, hardware, self.adapters)
         except QconductorError as exc:
-            self._reload_error = exc
+            self.reload_error = exc
             log.error("hardware config reload refused; keeping the previous one", error=str(exc))
             return
         self.hardware = hardware
-        self._hardware_loaded_at = time.time()
-        self._reload_error = None
+        self.hardware_loaded_at = time.time()
+        self.reload_error = None
         for warning in hardware.warnings:
             log.warning("hardware config", diagnostic=str(warning))
         log.info("hardware config reloaded", path=str(path))
+        stale = [j for j in self.queue if j.compiled is not None and j.hardware is None]
+        for job in stale:  # compiled ahead with the old config: again, with the new one
+            with structlog.contextvars.bound_contextvars(job_id=job.id):
+                log.info("compiling again: the hardware config was reloaded")
+                job.compiled = None
+                job.advance(JobState.COMPILING)
+                self._tg.start_soon(self._compile_queued, job)
 
 
 def _elapsed(job: Job) -> float:

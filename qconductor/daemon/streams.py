@@ -121,7 +121,8 @@ class StreamPublisher:
 
     Without ``context`` the publisher makes its own with ``io_threads`` I/O threads (and ends
     it), so sending gigabytes to subscribers never queues behind or delays the control
-    socket's traffic in a shared context's single I/O thread."""
+    socket's traffic in a shared context's single I/O thread. When it stops, what ZeroMQ still
+    has queued is sent for at most ``linger_s`` (the daemon: the last job states)."""
 
     def __init__(
         self,
@@ -134,6 +135,7 @@ class StreamPublisher:
         heartbeat_streams: int = DEFAULT_HEARTBEAT_STREAMS,
         io_threads: int = DEFAULT_IO_THREADS,
         context: zmq.asyncio.Context | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         if sndhwm < 1 or buffer_bytes_per_job < 0 or max_jobs_buffered < 1 or heartbeat_s <= 0:
             raise ValueError("sndhwm, max_jobs_buffered >= 1; buffer >= 0; heartbeat_s > 0")
@@ -144,6 +146,7 @@ class StreamPublisher:
         self.heartbeat_s = heartbeat_s
         self.heartbeat_streams = heartbeat_streams
         self.io_threads = io_threads
+        self.linger_s = linger_s
         self._context = context
         self._socket: zmq.asyncio.Socket | None = None
         self.address = ""
@@ -182,9 +185,12 @@ class StreamPublisher:
             self._socket = None
             self._subscriptions.clear()
             self._notify()
-            sock.close(linger=0)
+            # What ZeroMQ still has queued is sent for at most ``linger_s`` (a subscriber that
+            # stopped reading may hold it up that long), in a thread: never on the loop.
+            sock.close(linger=int(self.linger_s * 1000))
             if self._context is None:
-                context.term()
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(context.term)
 
     async def _heartbeats(self) -> None:
         while True:

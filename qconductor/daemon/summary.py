@@ -4,8 +4,10 @@
 ``wait``: state, the timestamp of every state passed, the client and priority, the queue
 position while queued, the progress while running (elapsed against the duration the compiled
 job knows), the sequencers used once compiled, and the failure (phase, code, message, path,
-the instruments' status flags) or the reason for a cancellation. :func:`job_result` adds the
-acquisitions, or raises the job's own error when it has none.
+each cluster's health as ``instrument`` and the flags its sequencers raised as ``flags``) or
+the reason for a cancellation. :func:`job_result` adds the
+acquisitions, or raises the job's own error when it has none. :func:`state_meta` is what the
+data socket's ``job/<id>/state`` stream carries with each state.
 """
 
 from __future__ import annotations
@@ -62,10 +64,28 @@ def describe(job: Job, *, position: int | None = None, now: float | None = None)
             "phase": job.failed_phase,
             **error_body(job.error),
             "instrument": job.instrument_status,
+            "flags": job.flags,
         }
     if job.state == JobState.CANCELLED and job.error is not None:
         out["error"] = {"reason": job.cancel_reason, **error_body(job.error)}
     return out
+
+
+def state_meta(job: Job) -> dict[str, Any]:
+    """The meta of a state message: when, whose, and how a failed or cancelled job ended."""
+    meta: dict[str, Any] = {
+        "t": job.timestamps[job.state],
+        "client": job.client,
+        "priority": job.priority,
+        "schedule_name": job.schedule_name,
+    }
+    if job.error is not None and job.state == JobState.FAILED:
+        meta |= {"code": str(job.error.code), "message": job.error.message}
+        meta |= {"phase": job.failed_phase, "flags": job.flags}
+    elif job.error is not None and job.state == JobState.CANCELLED:
+        meta |= {"code": str(job.error.code), "message": job.error.message}
+        meta["reason"] = job.cancel_reason
+    return meta
 
 
 def _progress(job: Job, now: float) -> dict[str, Any]:
@@ -93,6 +113,7 @@ def job_result(job: Job, timeout_s: float) -> dict[str, Any]:
             f"job {job.id} is still {job.state} after {timeout_s:g} s; it goes on: wait for it "
             "(wait, retrieve) or cancel it",
             "args.timeout_s",
+            job_id=job.id,
         )
     assert job.acquisitions is not None
     assert job.compiled is not None

@@ -25,6 +25,7 @@ with the daemon's code, message and path.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
@@ -74,8 +75,9 @@ class JobInfo:
     """A job as the daemon describes it (compile, arm, start, enqueue, job, wait, cancel).
 
     ``error`` of a failed job: ``phase``, ``code``, ``message``, ``path``, ``hint``,
-    ``details`` and ``instrument`` (each cluster's status flags); of a cancelled one: ``reason``,
-    ``code`` (``JOB_CANCELLED``, ``JOB_EXPIRED``) and ``message``. ``raw`` holds the rest
+    ``details``, ``instrument`` (each cluster's health and system flags) and ``flags`` (the
+    flags each sequencer raised, also :attr:`flags`); of a cancelled one: ``reason``, ``code``
+    (``JOB_CANCELLED``, ``JOB_EXPIRED``) and ``message``. ``raw`` holds the rest
     (``queue_position``, ``progress``, ``duration_ns``...)."""
 
     job_id: str
@@ -89,6 +91,15 @@ class JobInfo:
     @property
     def ended(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    @property
+    def flags(self) -> dict[str, dict[str, list[str]]]:
+        """A failed job's sequencer flags: cluster -> ``module<slot>.sequencer<n>`` -> the
+        error and warning flags it raised, as the instrument names them, e.g.
+        ``{"cluster0": {"module2.sequencer0": ["ACQ BIN INDEX INVALID"]}}``. Empty when the
+        job did not fail, or failed with no sequencer raising a flag."""
+        flags: dict[str, dict[str, list[str]]] = (self.error or {}).get("flags") or {}
+        return flags
 
     @classmethod
     def from_reply(cls, result: dict[str, Any]) -> JobInfo:
@@ -162,6 +173,7 @@ class AsyncClient:
         self._ids = itertools.count(1)
         self._send_lock = anyio.Lock()
         self._tg: TaskGroup | None = None
+        self._closed = False
 
     async def __aenter__(self) -> Self:
         sock = self._context.socket(zmq.DEALER)
@@ -182,6 +194,10 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the socket; a request still waiting for its reply fails at once."""
+        self._closed = True
+        for done, _ in self._pending.values():
+            done.set()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)
@@ -292,6 +308,8 @@ class AsyncClient:
         """Send one request and return its result, or raise the daemon's error."""
         if self._socket is None:
             raise RuntimeError("use the client inside 'async with' (or call __aenter__)")
+        if self._closed:
+            raise RuntimeError("the client is closed")
         request_id = next(self._ids)
         done = anyio.Event()
         slot: list[Any] = []
@@ -304,6 +322,8 @@ class AsyncClient:
                 await done.wait()
         finally:
             self._pending.pop(request_id, None)
+        if not slot and self._closed:
+            raise RuntimeError(f"the client was closed before {self.address} replied")
         if not slot:
             raise QconductorError(
                 ErrorCode.TIMEOUT,
@@ -383,11 +403,15 @@ class Client:
     request = _blocking(AsyncClient.request)
 
     def close(self) -> None:
+        """Close the client; a call still waiting in another thread (or one interrupted by
+        Ctrl-C) fails at once instead of waiting out its timeout."""
         if self._portal_cm is None:
             return
         try:
             self._client_cm.__exit__(None, None, None)
         finally:
+            with contextlib.suppress(RuntimeError):  # the portal stopped already
+                self._portal.call(self._portal.stop, True)  # cancel what is left
             self._portal_cm.__exit__(None, None, None)
             self._portal_cm = None
 

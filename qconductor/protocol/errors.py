@@ -115,6 +115,9 @@ class QconductorError(Exception):
 
     ``details`` holds every diagnostic when a validator collected more than one; the error's own
     code/message/path then summarise them (the first error's path, the umbrella code).
+    ``job_id`` names the job an error is about, when there is one (a job that failed, was
+    cancelled or is still running when a ``submit`` stopped waiting): ask the daemon about it
+    (``job``, ``wait``) for the rest, e.g. the flags its sequencers raised.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class QconductorError(Exception):
         *,
         hint: str | None = None,
         details: Sequence[Diagnostic] = (),
+        job_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -132,6 +136,7 @@ class QconductorError(Exception):
         self.path = path
         self.hint = hint
         self.details: tuple[Diagnostic, ...] = tuple(details)
+        self.job_id = job_id
 
     @classmethod
     def from_diagnostics(
@@ -154,7 +159,8 @@ class QconductorError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle by value (the keyword-only arguments would be lost otherwise), so an error
         raised in a compile worker process reaches the daemon whole."""
-        return (_rebuild, (self.code, self.message, self.path, self.hint, self.details))
+        args = (self.code, self.message, self.path, self.hint, self.details, self.job_id)
+        return (_rebuild, args)
 
     def as_diagnostic(self) -> Diagnostic:
         return Diagnostic(code=self.code, message=self.message, path=self.path, hint=self.hint)
@@ -167,9 +173,14 @@ class QconductorError(Exception):
 
 
 def _rebuild(
-    code: ErrorCode, message: str, path: str, hint: str | None, details: Sequence[Diagnostic]
+    code: ErrorCode,
+    message: str,
+    path: str,
+    hint: str | None,
+    details: Sequence[Diagnostic],
+    job_id: str | None = None,
 ) -> QconductorError:
-    return QconductorError(code, message, path, hint=hint, details=details)
+    return QconductorError(code, message, path, hint=hint, details=details, job_id=job_id)
 
 
 def format_loc(loc: Sequence[int | str]) -> str:

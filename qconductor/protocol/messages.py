@@ -2,7 +2,8 @@
 
 A request is ``{"v": PROTOCOL_VERSION, "id": <int or str>, "verb": <name>, "args": {...}}``;
 its reply echoes ``id`` and is either ``{"ok": True, "result": {...}}`` or
-``{"ok": False, "error": {code, message, path, hint, details}}``. :func:`parse_request` tells
+``{"ok": False, "error": {code, message, path, hint, details}}`` (plus ``job_id`` when the
+error is about a job: one that failed, was cancelled, or still runs). :func:`parse_request` tells
 the failures apart with different codes: not a request at all (MALFORMED_MESSAGE), another
 protocol version (PROTOCOL_VERSION), an unknown verb (UNKNOWN_VERB), bad arguments
 (INVALID_REQUEST, with the path of the offending field).
@@ -242,13 +243,16 @@ def error_reply(request_id: RequestId | None, error: QconductorError) -> dict[st
 
 
 def error_body(error: QconductorError) -> dict[str, Any]:
-    return {
+    body = {
         "code": str(error.code),
         "message": error.message,
         "path": error.path,
         "hint": error.hint,
         "details": [d.model_dump(mode="json") for d in error.details],
     }
+    if error.job_id is not None:
+        body["job_id"] = error.job_id
+    return body
 
 
 def error_from_body(body: Any) -> QconductorError:
@@ -265,10 +269,12 @@ def error_from_body(body: Any) -> QconductorError:
             details.append(Diagnostic.model_validate(d))
         except ValidationError:
             continue
+    job_id = body.get("job_id")
     return QconductorError(
         code,
         str(body.get("message", "")),
         str(body.get("path") or ""),
         hint=body.get("hint"),
         details=details,
+        job_id=job_id if isinstance(job_id, str) else None,
     )

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,22 @@ class DaemonProcess:
             if line.startswith("{"):
                 records.append(json.loads(line))
         return records
+
+
+LOOP_LAG_LIMIT_MS = 50.0  # issue 6: a test fails if the daemon's event loop stalls longer
+
+
+def assert_loop_never_stalled(status: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The daemon's own loop-lag monitor (``status`` verb, ``event_loop_lag``): never more
+    than ``LOOP_LAG_LIMIT_MS`` late since it started. A stall shows when the monitor next
+    wakes (every 50 ms), so wait for two more samples first (at most 5 s)."""
+    first = status()["event_loop_lag"]["samples"]
+    deadline = time.monotonic() + 5.0
+    while (lag := status()["event_loop_lag"])["samples"] < first + 2:
+        assert time.monotonic() < deadline, f"the loop-lag monitor stopped sampling: {lag}"
+        time.sleep(0.02)
+    assert lag["max_ms"] < LOOP_LAG_LIMIT_MS, f"the daemon's event loop stalled: {lag}"
+    return dict(lag)
 
 
 def start_daemon(

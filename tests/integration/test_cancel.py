@@ -10,7 +10,12 @@ import pytest
 from qconductor.protocol.client import Client
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.schedule import Idle, Schedule, SquarePulse, SSBIntegrationComplex
-from tests.integration.daemon_process import DaemonProcess, start_daemon, write_config
+from tests.integration.daemon_process import (
+    DaemonProcess,
+    assert_loop_never_stalled,
+    start_daemon,
+    write_config,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,6 +32,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
 def client(daemon: DaemonProcess) -> Iterator[Client]:
     with Client(daemon.address, timeout_s=30) as c:
         yield c
+        assert_loop_never_stalled(c.status)  # cancelling never blocks the event loop
 
 
 def schedule(seconds: float) -> Schedule:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +15,7 @@ import zmq
 import zmq.asyncio
 
 from qconductor.daemon.server import PARSE_IN_THREAD_BYTES, ControlServer
-from qconductor.protocol.client import AsyncClient
+from qconductor.protocol.client import AsyncClient, Client
 from qconductor.protocol.codec import decode, encode
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.messages import (
@@ -165,3 +167,100 @@ async def test_silent_peer_is_a_timeout_not_a_hang() -> None:
     finally:
         silent.close()
         ctx.term()
+
+
+async def test_closing_the_client_fails_a_request_still_waiting_at_once() -> None:
+    ctx = zmq.asyncio.Context()
+    silent = ctx.socket(zmq.ROUTER)
+    silent.setsockopt(zmq.LINGER, 0)
+    silent.bind("tcp://127.0.0.1:0")
+    try:
+        client = AsyncClient(silent.getsockopt_string(zmq.LAST_ENDPOINT), timeout_s=30)
+        failed: list[BaseException] = []
+
+        async def ask() -> None:
+            try:
+                await client.request(StatusArgs())
+            except RuntimeError as exc:
+                failed.append(exc)
+
+        with anyio.fail_after(5):  # not the request's 30 s
+            async with anyio.create_task_group() as tg:
+                await client.__aenter__()
+                tg.start_soon(ask)
+                await silent.recv_multipart()  # the request is out, waiting for its reply
+                await client.aclose()
+        assert [str(e) for e in failed] == [
+            f"the client was closed before {client.address} replied"
+        ]
+        with pytest.raises(RuntimeError):
+            await client.request(StatusArgs())
+    finally:
+        silent.close()
+        ctx.term()
+
+
+def test_closing_the_blocking_client_does_not_wait_for_a_call_in_flight() -> None:
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    silent = ctx.socket(zmq.ROUTER)
+    silent.setsockopt(zmq.LINGER, 0)
+    silent.setsockopt(zmq.RCVTIMEO, 5000)
+    silent.bind("tcp://127.0.0.1:0")
+    outcome: list[BaseException] = []
+    try:
+        client = Client(silent.getsockopt_string(zmq.LAST_ENDPOINT), timeout_s=30)
+
+        def ask() -> None:  # as a call that Ctrl-C interrupted would be left
+            try:
+                client.status()
+            except BaseException as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=ask)
+        caller.start()
+        silent.recv_multipart()  # the request is out
+        started = time.monotonic()
+        client.close()
+        caller.join(5)
+        assert time.monotonic() - started < 3  # not the call's 30 s
+        assert not caller.is_alive()
+        assert len(outcome) == 1
+    finally:
+        silent.close()
+        ctx.term()
+
+
+async def test_drain_waits_for_the_replies_in_flight_with_a_deadline() -> None:
+    ctx = zmq.asyncio.Context()
+    server = ControlServer(ctx, "tcp://127.0.0.1:0", handler, max_bytes=1 << 20)
+    try:
+        async with anyio.create_task_group() as tg:
+            endpoint = await tg.start(server.serve)
+            async with (
+                AsyncClient(endpoint, timeout_s=10) as client,
+                anyio.create_task_group() as asks,
+            ):
+                replies: list[dict[str, Any]] = []
+
+                async def ask(seconds: float) -> None:
+                    replies.append(
+                        await client.request(RetrieveArgs(job_id="j", timeout_s=seconds))
+                    )
+
+                asks.start_soon(ask, 0.3)
+                await client.request(StatusArgs())  # the slow request is taken by now
+                started = time.monotonic()
+                await server.drain(5.0)
+                assert 0.1 < time.monotonic() - started < 2
+                assert server.endpoint == endpoint
+                # a request that outlasts the deadline: drain gives up on it in time
+                asks.start_soon(ask, 30.0)
+                await client.request(StatusArgs())
+                started = time.monotonic()
+                await server.drain(0.2)
+                assert time.monotonic() - started < 1
+                asks.cancel_scope.cancel()
+            assert len(replies) == 1
+            tg.cancel_scope.cancel()
+    finally:
+        ctx.destroy(linger=0)

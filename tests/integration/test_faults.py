@@ -1,26 +1,37 @@
 """Bad input and faults, against the daemon as a real process on the simulated lab: instrument
-calls that raise or hang (the test-only ``faults`` of a simulated cluster), cancellation
-racing with completion, a client that vanishes mid-job, truncated and oversized messages, and
-SIGTERM while a job runs. After each, the daemon serves the next job."""
+calls that raise or hang (the test-only ``faults`` of a simulated cluster), a sequencer that
+faults while running, cancellation racing with completion, a client that vanishes mid-job,
+truncated and oversized messages, and SIGTERM while a job runs. After each, the daemon serves
+the next job, and its event loop was never more than 50 ms late."""
 
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import msgpack
 import pytest
 import zmq
 
-from qconductor.protocol.client import Client
+from qconductor.protocol.client import AsyncClient, Client, JobInfo
 from qconductor.protocol.codec import ARRAY_EXT, decode, encode
 from qconductor.protocol.errors import ErrorCode, QconductorError
 from qconductor.protocol.messages import PROTOCOL_VERSION, SubmitArgs, request_message
 from qconductor.protocol.schedule import Schedule
-from tests.integration.daemon_process import DaemonProcess, start_daemon, write_config
+from qconductor.protocol.stream import StreamMessage, Subscriber, job_prefix, state_stream
+from tests.integration.daemon_process import (
+    ROOT,
+    DaemonProcess,
+    assert_loop_never_stalled,
+    start_daemon,
+    write_config,
+)
 from tests.integration.test_cancel import schedule
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,6 +39,7 @@ FAULTS = """faults = [
   { stage = "start", action = "raise", schedule_prefix = "raise-start" },
   { stage = "retrieve", action = "hang", schedule_prefix = "hang-retrieve" },
   { stage = "arm", action = "hang", schedule_prefix = "hang-arm" },
+  { stage = "arm", action = "corrupt", schedule_prefix = "corrupt" },
 ]"""
 CALL_TIMEOUT_S = 0.3
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -59,6 +71,7 @@ call_timeout_s = {CALL_TIMEOUT_S}
 def client(daemon: DaemonProcess) -> Iterator[Client]:
     with Client(daemon.address, timeout_s=30) as c:
         yield c
+        assert_loop_never_stalled(c.status)  # through whatever the test did
 
 
 def named(name: str, seconds: float = 0.01) -> Schedule:
@@ -90,6 +103,41 @@ def test_an_instrument_call_that_raises_fails_only_its_job(
     assert "sequencers stopped" in events  # the hardware was left safe
 
 
+def test_a_sequencer_that_faults_fails_its_job_with_the_flags_as_data(
+    daemon: DaemonProcess, client: Client
+) -> None:
+    job = client.enqueue(named("corrupt-upload"))  # its sequencer faults while running
+    ended = client.wait(job.job_id, timeout_s=20)
+    assert ended.state == "failed"
+    assert ended.error is not None
+    assert (ended.error["phase"], ended.error["code"]) == ("run", ErrorCode.INSTRUMENT_ERROR)
+    assert ended.error["message"].startswith("ACQ INDEX INVALID: ")
+    flags = {"cluster0": {"module2.sequencer0": ["ACQ INDEX INVALID"]}}
+    assert ended.flags == flags
+    assert client.job(job.job_id).flags == flags
+    assert ended.error["instrument"]["cluster0"]["healthy"] is True
+    # a blocking submit gets the error, which names the job whose flags to ask for
+    with pytest.raises(QconductorError) as info:
+        client.submit(named("corrupt-again"), timeout_s=20)
+    assert info.value.code == ErrorCode.INSTRUMENT_ERROR
+    assert info.value.job_id is not None
+    assert client.job(info.value.job_id).flags == flags
+    # published with the failure on the job's state stream
+    last = client.replay(state_stream(job.job_id), 1)[-1]
+    assert (last.meta["state"], last.meta["phase"], last.meta["flags"]) == ("failed", "run", flags)
+    # and shown by the command line
+    watched = subprocess.run(
+        [sys.executable, "-m", "qconductor", "watch", job.job_id, "--address", daemon.address],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert watched.returncode == 1
+    assert "(flags: cluster0.module2.sequencer0 ACQ INDEX INVALID)" in watched.stdout
+    assert client.submit(schedule(0.01), timeout_s=20).state == "done"
+
+
 @pytest.mark.parametrize(("name", "phase"), [("hang-retrieve", "retrieve"), ("hang-arm", "arm")])
 def test_a_hung_instrument_call_meets_its_deadline(
     daemon: DaemonProcess, client: Client, name: str, phase: str
@@ -100,7 +148,9 @@ def test_a_hung_instrument_call_meets_its_deadline(
     assert info.value.code == ErrorCode.INSTRUMENT_TIMEOUT
     assert time.monotonic() - started < 5
     assert f"during {phase}" in info.value.message
-    job_id = info.value.message.split()[1]
+    job_id = info.value.job_id  # the error names its job
+    assert job_id is not None
+    assert info.value.message.startswith(f"job {job_id} failed")
     assert client.job(job_id).error["phase"] == phase  # type: ignore[index]
     assert "sequencers stopped" in [r["event"] for r in records_of(daemon, job_id)]
     assert client.submit(schedule(0.01), timeout_s=20).state == "done"
@@ -175,27 +225,101 @@ def test_truncated_and_oversized_messages(daemon: DaemonProcess, client: Client)
     assert client.submit(schedule(0.01), timeout_s=20).state == "done"
 
 
-def test_sigterm_while_a_job_runs_stops_it_and_exits(tmp_path: Path) -> None:
+def _sigterm_while_a_job_runs(
+    daemon: DaemonProcess, name: str
+) -> tuple[str, str, list[StreamMessage], float, JobInfo]:
+    """Queue a 10 s job named ``name`` and another behind it, SIGTERM the daemon while the
+    first runs, and follow both jobs' states on the data socket until the daemon has exited:
+    (running id, waiting id, states received, seconds from the signal to the exit, what a
+    client waiting for the running job was told)."""
+    with Client(daemon.address, timeout_s=10) as c:
+        running = c.enqueue(named(name, 10.0)).job_id
+        waiting = c.enqueue(schedule(0.01)).job_id
+        deadline = time.monotonic() + 10
+        while c.job(running).state != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert_loop_never_stalled(c.status)
+
+    async def follow() -> tuple[list[StreamMessage], float, JobInfo]:
+        told: list[JobInfo] = []
+
+        async def wait_for_it(client: AsyncClient) -> None:
+            told.append(await client.wait(running, timeout_s=30))
+
+        async with (
+            AsyncClient(daemon.address, timeout_s=10) as c,
+            AsyncClient(daemon.address, timeout_s=10) as waiter,
+            Subscriber(daemon.data_address) as sub,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(wait_for_it, waiter)
+            for job_id in (running, waiting):
+                sub.subscribe(job_prefix(job_id), from_start=False)
+            for _ in range(1000):  # heartbeat and both prefixes seen by the daemon (10 s)
+                if (await c.status())["streams"]["subscriptions"] >= 3:
+                    break
+                await anyio.sleep(0.01)
+            else:
+                raise AssertionError("the daemon never saw the subscriptions")
+            started = time.monotonic()
+            daemon.proc.send_signal(signal.SIGTERM)
+            got: list[StreamMessage] = []
+            with anyio.move_on_after(15):
+                while len([m for m in got if m.meta.get("state") == "cancelled"]) < 2:
+                    got.append(await sub.recv())
+            await anyio.to_thread.run_sync(daemon.proc.wait, 15)
+            seconds = time.monotonic() - started
+        return got, seconds, told[0]
+
+    got, seconds, told = anyio.run(follow)
+    return running, waiting, got, seconds, told
+
+
+def test_sigterm_while_a_job_runs_stops_it_marks_it_and_exits(tmp_path: Path) -> None:
     daemon = start_daemon(write_config(tmp_path, mode="simulated", pacing=True))
     try:
-        with Client(daemon.address, timeout_s=10) as c:
-            running = c.enqueue(schedule(10.0))
-            waiting = c.enqueue(schedule(0.01))
-            deadline = time.monotonic() + 10
-            while c.job(running.job_id).state != "running":
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-        started = time.monotonic()
-        assert daemon.stop(signal.SIGTERM, timeout_s=10) == 0
-        assert time.monotonic() - started < 5  # not the job's 10 s
+        running, waiting, got, seconds, told = _sigterm_while_a_job_runs(daemon, "long")
     finally:
         daemon.stop(signal.SIGKILL)
-    ran = records_of(daemon, running.job_id)
-    events = [r["event"] for r in ran]
-    assert "sequencers stopped" in events
-    cancelled = [r for r in ran if r["event"] == "cancelled"]
-    assert cancelled
-    assert "daemon stopped" in cancelled[0]["reason"]
+    assert daemon.proc.returncode == 0
+    assert seconds < 5  # not the job's 10 s
+    # the hardware was stopped, then the job marked, and the change published before the
+    # data socket closed
+    events = [r["event"] for r in records_of(daemon, running)]
+    assert events.index("sequencers stopped") < events.index("cancelled")
+    reasons = {m.stream: m.meta.get("reason") for m in got if m.meta.get("state") == "cancelled"}
+    assert reasons == {
+        state_stream(running): "cancelled: the daemon stopped while it ran",
+        state_stream(waiting): "cancelled: the daemon stopped before it ran",
+    }
     assert "stopped" in [r["event"] for r in daemon.log_records()]
-    queued = [r for r in records_of(daemon, waiting.job_id) if r["event"] == "cancelled"]
-    assert "before it ran" in queued[0]["reason"]
+    # a client waiting for the job was told how it ended before the daemon went
+    assert told.state == "cancelled"
+    assert told.error is not None
+    assert told.error["reason"] == "cancelled: the daemon stopped while it ran"
+
+
+def test_sigterm_with_a_stop_that_hangs_still_ends_in_time(tmp_path: Path) -> None:
+    """The stop sequence has a deadline at every step: a stop call that never returns is given
+    up after call_timeout_s, the job is still marked and published, and the daemon exits."""
+    faults = 'faults = [{ stage = "stop", action = "hang", schedule_prefix = "hang-stop" }]'
+    config = write_config(
+        tmp_path,
+        mode="simulated",
+        pacing=True,
+        cluster_extra=faults,
+        extra=f"\n[instrument]\ncall_timeout_s = {CALL_TIMEOUT_S}\n",
+    )
+    daemon = start_daemon(config)
+    try:
+        running, _, got, seconds, told = _sigterm_while_a_job_runs(daemon, "hang-stop")
+    finally:
+        daemon.stop(signal.SIGKILL)
+    assert daemon.proc.returncode == 0
+    assert seconds < CALL_TIMEOUT_S + 4
+    events = [r["event"] for r in records_of(daemon, running)]
+    assert "stopping the sequencers failed" in events
+    cancelled = [m for m in got if m.stream == state_stream(running)]
+    assert cancelled[-1].meta["state"] == "cancelled"
+    assert told.state == "cancelled"

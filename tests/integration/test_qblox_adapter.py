@@ -373,6 +373,18 @@ async def test_wait_done_reports_error_flags(
     assert caught.value.code == ErrorCode.INSTRUMENT_ERROR
     assert caught.value.path.startswith(f"clusters[{NAME}].modules[2].sequencers[0]")
     assert "SEQUENCE_PROCESSOR_Q1_ILLEGAL_INSTRUCTION" in caught.value.message
+    # read again from the instrument for the failed job's record: errors and warnings, named
+    # as the instrument prints them; a sequencer with info flags only is left out
+    flagged = statuses("ERROR;STOPPED;ACQ_BINNING_DONE,;OUTPUT_OVERFLOW,;ACQ_BIN_INDEX_INVALID,;")
+    monkeypatch.setattr(cluster, "get_sequencer_statuses", flagged)
+    await adapter.stop()
+    raised = ["ACQ BIN INDEX INVALID", "OUTPUT OVERFLOW"]  # the fake answers so for both
+    assert await adapter.sequencer_flags() == {
+        "module2.sequencer0": raised,
+        "module4.sequencer0": raised,
+    }
+    monkeypatch.setattr(cluster, "get_sequencer_statuses", statuses("OKAY;STOPPED;FORCED_STOP,;;;"))
+    assert await adapter.sequencer_flags() == {}
 
 
 async def test_stop_and_close_are_idempotent() -> None:

@@ -15,6 +15,7 @@ import anyio
 import numpy as np
 import pytest
 
+from qconductor.adapters.qblox.compiler import compile_schedule
 from qconductor.daemon.app import build_adapters
 from qconductor.daemon.config import DaemonConfig
 from qconductor.daemon.events import NullPublisher
@@ -59,6 +60,7 @@ async def service(**sections: Any) -> AsyncIterator[Service]:
     faults = [
         {"stage": "arm", "action": "hang", "schedule_prefix": "hang-arm"},
         {"stage": "retrieve", "action": "hang", "schedule_prefix": "hang-retrieve"},
+        {"stage": "arm", "action": "corrupt", "schedule_prefix": "corrupt"},
     ]
     cluster = {"name": "cluster0", "mode": "simulated", "lab": DEFAULT_LAB, "pacing": True}
     config = DaemonConfig.model_validate(
@@ -191,6 +193,110 @@ async def test_cancel_between_dispatch_and_arming_frees_the_cluster() -> None:
         assert "arming" not in job.timestamps
 
 
+async def test_a_sequencer_fault_fails_the_job_with_its_flags_as_data() -> None:
+    async with service() as s:
+        job = await enqueue(s, named("corrupt-upload"))
+        await until(job, "failed")
+        assert job.failed_phase == "run"
+        assert job.error is not None
+        assert job.error.code == ErrorCode.INSTRUMENT_ERROR
+        assert job.error.message.startswith("ACQ INDEX INVALID: ")
+        flags = {"cluster0": {"module2.sequencer0": ["ACQ INDEX INVALID"]}}
+        assert job.flags == flags
+        described = s.describe(job)["error"]
+        assert described["flags"] == flags
+        assert described["instrument"] == {"cluster0": {"healthy": True}}
+        assert s.owner["cluster0"] is None
+        after = await s.submit(SubmitArgs(schedule=schedule(0.001), timeout_s=10), peer="p")
+        assert after["state"] == "done"
+        assert "error" not in after
+
+
+async def test_shutdown_stops_and_marks_every_job_not_ended() -> None:
+    async with service() as s:
+        publisher = s.publisher
+        assert isinstance(publisher, RecordingPublisher)
+        running = await enqueue(s, schedule(5.0))
+        queued = await enqueue(s, schedule(0.001))
+        await until(running, "running")
+        idle = s.jobs.get((await s.compile(CompileArgs(schedule=schedule(0.001))))["job_id"])
+        with anyio.fail_after(5):
+            await s.shutdown()
+        assert s.owner["cluster0"] is None
+        with pytest.raises(QconductorError) as info:
+            await s.submit(SubmitArgs(schedule=schedule(0.001), wait=False), peer="p")
+        assert info.value.code == ErrorCode.JOB_STATE
+    assert running.state == queued.state == idle.state == "cancelled"
+    assert running.cancel_reason == "cancelled: the daemon stopped while it ran"
+    before = "cancelled: the daemon stopped before it ran"
+    assert queued.cancel_reason == idle.cancel_reason == before
+    for job in (running, queued, idle):  # the change was handed to the publisher
+        assert (job.id, "cancelled") in publisher.states
+
+
+async def test_status_reads_a_busy_clusters_health_at_most_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Health is a driver call on the cluster's thread: while a job runs there, status
+    requests must not slip one between the job's calls every time they are asked."""
+    async with service() as s:
+        adapter = s.adapters["cluster0"]
+        reads = 0
+        health = adapter.health
+
+        async def counted() -> dict[str, Any]:
+            nonlocal reads
+            reads += 1
+            return await health()
+
+        monkeypatch.setattr(adapter, "health", counted)
+        for _ in range(3):  # idle: read afresh each time
+            assert (await s.status())["clusters"]["cluster0"]["healthy"] is True
+        assert reads == 3
+        job = await enqueue(s, schedule(0.3))
+        await until(job, "running")
+        reads = 0
+        for _ in range(20):
+            cluster = (await s.status())["clusters"]["cluster0"]
+            assert (cluster["owner"], cluster["healthy"]) == (job.id, True)
+        assert reads <= 1
+        await until(job, "done")
+
+
+def hardware_copy(tmp: Path) -> Path:
+    path = tmp / "hardware.json"
+    path.write_text(Path(DEFAULT_HARDWARE).read_text())
+    return path
+
+
+def add_readout_offset(path: Path) -> None:
+    raw = json.loads(path.read_text())
+    raw["hardware_options"]["mixer_corrections"] = {"q0:res-q0.ro": {"dc_offset_i": 0.01}}
+    path.write_text(json.dumps(raw))
+
+
+async def test_a_reload_applies_between_jobs_also_to_those_compiled_ahead(tmp_path: Path) -> None:
+    path = hardware_copy(tmp_path)
+    async with service(hardware={"config": path}) as s:
+        publisher = s.publisher
+        assert isinstance(publisher, RecordingPublisher)
+        running = await enqueue(s, schedule(0.3))
+        ahead = await enqueue(s, schedule(0.001))
+        await until(ahead, "compiled")
+        assert running.compiled is not None
+        assert ahead.compiled is not None
+        before = (running.compiled.content_hash, ahead.compiled.content_hash)
+        add_readout_offset(path)
+        await s.reload_hardware()
+        assert (await s.status())["hardware_config"]["last_reload_error"] is None
+        await until(ahead, "done")
+    new = compile_schedule(schedule(0.001), load_hardware_config(path))
+    assert running.compiled.content_hash == before[0]  # on its cluster already: as compiled
+    assert ahead.compiled.content_hash == new.content_hash != before[1]
+    states = [state for job_id, state in publisher.states if job_id == ahead.id]
+    assert states[:5] == ["queued", "compiling", "compiled", "compiling", "compiled"]
+
+
 def two_clusters(tmp: Path) -> Path:
     """cluster0 reads q0, cluster1 reads q1: the default config's modules, twice."""
     hw = json.loads(Path(DEFAULT_HARDWARE).read_text())
@@ -241,3 +347,33 @@ async def test_jobs_on_different_clusters_run_at_once(tmp_path: Path) -> None:
     assert other.timestamps["running"] < first.timestamps["retrieving"]
     assert first.timestamps["running"] < other.timestamps["retrieving"]
     assert behind.timestamps["running"] >= first.timestamps["retrieving"]
+
+
+async def test_a_backlog_on_one_cluster_does_not_keep_another_idle(tmp_path: Path) -> None:
+    """pipeline_depth is per cluster: jobs compiled and waiting for cluster0 leave room to
+    compile (and run) the job for cluster1 queued behind them, up to depth x clusters
+    compiled ahead in all."""
+    cluster = {"mode": "simulated", "lab": DEFAULT_LAB, "pacing": True}
+    config = DaemonConfig.model_validate(
+        {
+            "hardware": {"config": two_clusters(tmp_path)},
+            "clusters": [{"name": "cluster0", **cluster}, {"name": "cluster1", **cluster}],
+            "compile": {"pipeline_depth": 2},
+        }
+    )
+    hardware = load_hardware_config(config.hardware.config)
+    async with anyio.create_task_group() as tg:
+        s = Service(config, hardware, build_adapters(config, hardware), tg)
+        first = await enqueue(s, readout(0, 0.5))
+        await until(first, "running")
+        backlog = [await enqueue(s, readout(0, 0.01 * (k + 1))) for k in range(3)]
+        other = await enqueue(s, readout(1, 0.01))
+        later = [await enqueue(s, readout(0, 0.001 * (k + 1))) for k in range(3)]
+        await until(other, "done")
+        assert first.state == "running"  # cluster1's job ran while cluster0 was busy
+        assert [j.state for j in backlog] == ["compiled"] * 3
+        ahead = [j for j in [*backlog, *later] if j.state in ("compiling", "compiled")]
+        assert len(ahead) <= 4  # depth x clusters
+        await until(later[-1], "done")
+        tg.cancel_scope.cancel()
+    assert other.timestamps["running"] < first.timestamps["retrieving"]

@@ -356,8 +356,10 @@ async def test_a_burst_beyond_the_queue_is_detected_and_replayed_by_every_subscr
         Subscriber(publisher.address) as two,
     ):
         await joined(publisher, job_prefix("burst"), one, two)
-        for seq in range(1, total + 1):  # one synchronous burst: ZeroMQ gets no time to send
-            publisher.publish(stream, {}, {"x": frame(seq, 1000)})
+        # One synchronous burst, 20 MB: more than ZeroMQ's queues (4 messages here, 64 on the
+        # subscriber's side) and the kernel's socket buffers hold, however fast the I/O thread.
+        for seq in range(1, total + 1):
+            publisher.publish(stream, {}, {"x": frame(seq, 12_500)})
         for sub in (one, two):
             received: list[StreamMessage] = []
             with anyio.fail_after(DEADLINE_S):

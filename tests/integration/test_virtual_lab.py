@@ -34,7 +34,7 @@ def _rabi_module() -> PyModule:
 
 
 def _job(repetitions: int = 128) -> CompiledJob:
-    schedule = _rabi_module().rabi_schedule(AMPLITUDES, repetitions)
+    schedule = _rabi_module().rabi_schedule(-0.8, 0.8, len(AMPLITUDES), repetitions)
     job: CompiledJob = compile_schedule(schedule, load_hardware_config(DEFAULT_HARDWARE))
     return job
 
@@ -88,6 +88,14 @@ async def test_module_mismatch_and_runtime_faults() -> None:
         await adapter.wait_done(30)
     assert info.value.code == ErrorCode.INSTRUMENT_ERROR
     assert "ACQ BIN INDEX INVALID" in info.value.message
+    # the flag as data, for the failed job's record; it stays through stop, until the next arm
+    await adapter.stop()
+    assert await adapter.sequencer_flags() == {"module2.sequencer0": ["ACQ BIN INDEX INVALID"]}
+    await adapter.arm(_job(repetitions=2))
+    assert await adapter.sequencer_flags() == {}
+    await adapter.start()
+    await adapter.wait_done(30)
+    assert await adapter.sequencer_flags() == {}
 
 
 @pytest.mark.anyio

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import pytest
@@ -89,6 +90,15 @@ def test_error_body_round_trip() -> None:
         error.hint,
     )
     assert error_from_body({"code": "FUTURE_CODE"}).code == ErrorCode.INTERNAL
+    assert back.job_id is None
+    assert "job_id" not in error_body(error)
+
+
+def test_an_error_about_a_job_names_it_on_the_wire_and_across_processes() -> None:
+    error = QconductorError(ErrorCode.INSTRUMENT_ERROR, "m", "clusters[c0]", job_id="6b-7")
+    assert error_from_body(error_body(error)).job_id == "6b-7"
+    assert pickle.loads(pickle.dumps(error)).job_id == "6b-7"
+    assert error_from_body({"code": "JOB_FAILED", "job_id": 7}).job_id is None  # not an id
 
 
 def test_arm_args_are_closed() -> None:

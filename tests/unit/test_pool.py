@@ -4,9 +4,11 @@ errors crossing the process boundary whole), a worker that dies, and the workers
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from qconductor.daemon.pool import Compiler
@@ -105,3 +107,26 @@ async def test_a_thread_compile_error_leaves_the_compiler_frames_behind(
     assert info.value.__context__ is None
     files = [frame.f_code.co_filename for frame, _ in traceback.walk_tb(info.value.__traceback__)]
     assert not any("compiler" in f for f in files), files
+
+
+async def test_starting_the_pool_does_not_stall_the_event_loop(
+    pooled: Compiler, hardware: HardwareConfig
+) -> None:
+    """The first compile in the pool starts the forkserver and the workers (about 300 ms):
+    in a thread, not on the event loop."""
+    worst = 0.0
+
+    async def tick() -> None:
+        nonlocal worst
+        while True:
+            asked = time.monotonic()
+            await anyio.sleep(0.005)
+            worst = max(worst, time.monotonic() - asked - 0.005)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        await anyio.sleep(0.02)
+        await pooled.compile(pulse(), hardware)
+        tg.cancel_scope.cancel()
+    assert pooled.stats()["pool"] == 1
+    assert worst < 0.05, f"the loop stalled {worst * 1e3:.0f} ms"

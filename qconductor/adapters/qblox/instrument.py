@@ -22,7 +22,7 @@ from typing import Any, Final, TypeVar
 import anyio
 import structlog
 
-from qconductor.adapters.base import AcquisitionData
+from qconductor.adapters.base import AcquisitionData, SequencerFlags, flag_name, sequencer_key
 from qconductor.adapters.qblox.driver_thread import ClusterSession, SequencerState
 from qconductor.adapters.qblox.retrieval import convert_acquisitions, scope_targets
 from qconductor.protocol.compiled import (
@@ -88,6 +88,7 @@ class QbloxClusterAdapter:
         self._cache: dict[tuple[int, int | None, str], ParameterValue] = {}
         self._armed: list[tuple[int, int]] = []
         self._started: list[tuple[int, int]] = []
+        self._used: list[tuple[int, int]] = []  # the sequencers of the job armed last
         self.last_states: list[SequencerState] = []  # as seen when wait_done last returned
         self._log = structlog.get_logger(__name__).bind(cluster=name)
 
@@ -145,12 +146,14 @@ class QbloxClusterAdapter:
 
     async def arm(self, job: CompiledJob) -> None:
         self._armed, self._started = [], []
+        self._used, self.last_states = [], []  # the flags of an earlier job are not this one's
         program = next((c for c in job.clusters if c.name == self.name), None)
         if program is None:
             return
         self._open_session()
         self._check_modules(job, program)
         used = [(m.slot, s.index) for m in program.modules for s in m.sequencers if s.used]
+        self._used = used
         try:
             await self._call(lambda s: s.cluster.stop_sequencer(), what="stop_sequencer")
             for module in program.modules:
@@ -235,6 +238,29 @@ class QbloxClusterAdapter:
         info["healthy"] = thread is not None and thread.healthy
         return info
 
+    async def sequencer_flags(self) -> SequencerFlags:
+        """The error and warning flags of the last armed job's sequencers, read from the
+        instrument now (they stay until the next arm); while a driver call hangs, those seen
+        when ``wait_done`` last returned."""
+        keys, session = list(self._used), self._session
+        if not keys or session is None:
+            return {}
+        states = self.last_states
+        if session.thread.busy_with is None:
+            try:
+                states = await self._call(
+                    lambda s: s.read_states(keys),
+                    what="get_sequencer_statuses",
+                    timeout_s=HEALTH_TIMEOUT_S,
+                )
+            except QconductorError as exc:
+                self._log.warning("sequencer flags not read", error=str(exc))
+        return {
+            sequencer_key(st.slot, st.sequencer): [flag_name(f) for f in (*st.errors, *st.warnings)]
+            for st in states
+            if st.errors or st.warnings
+        }
+
     async def run_on_driver(
         self, fn: Callable[[Any], T], *, what: str = "run_on_driver", timeout_s: float | None = None
     ) -> T:
@@ -278,6 +304,7 @@ class QbloxClusterAdapter:
 
     def _reset_state(self) -> None:
         self._cache, self._modules, self._armed, self._started = {}, {}, [], []
+        self._used, self.last_states = [], []
 
     def _check_modules(self, job: CompiledJob, program: ClusterProgram) -> None:
         diagnostics = []
