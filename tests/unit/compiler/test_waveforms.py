@@ -46,3 +46,29 @@ def test_phase_rotates_iq() -> None:
     s = table.add_pulse(SquarePulse(port="q:mw", clock="c", amplitude=1, duration=8, phase=90))
     np.testing.assert_allclose(table.arrays[s.wave_i], 0, atol=1e-15)
     np.testing.assert_allclose(table.arrays[s.wave_q], 1)
+
+
+def test_unit_waveforms_are_sampled_once_per_process_and_read_only() -> None:
+    from qconductor.adapters.qblox.compiler import waveforms
+
+    pulse = DragPulse(port="q:mw", clock="c", amplitude=0.3, beta=1.5, duration=36)
+    first = WaveformTable().unit(pulse)
+    key = waveforms._shape_key(pulse)
+    i_wave, q_wave, peak = waveforms._UNITS[key]
+    assert not i_wave.flags.writeable
+    assert not q_wave.flags.writeable
+    other = WaveformTable()  # a later compilation: the cached arrays, not a new sampling
+    again = other.unit(pulse.model_copy(update={"amplitude": -0.9}))
+    assert other.arrays[again.wave_i] is i_wave
+    assert again.gain == first.gain == peak
+
+
+def test_the_unit_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qconductor.adapters.qblox.compiler import waveforms
+
+    monkeypatch.setattr(waveforms, "UNIT_CACHE_SIZE", 3)
+    monkeypatch.setattr(waveforms, "_UNITS", {})
+    table = WaveformTable()
+    for duration in range(8, 40, 4):
+        table.unit(SquarePulse(port="q:mw", clock="c", amplitude=0.5, duration=duration))
+    assert len(waveforms._UNITS) == 3

@@ -115,11 +115,7 @@ class WaveformTable:
         shape_key = _shape_key(pulse)
         unit = self._pulse_cache.get(shape_key)
         if unit is None:
-            env = envelope(pulse) * np.exp(1j * np.deg2rad(pulse.phase))
-            peak = float(np.max(np.maximum(np.abs(env.real), np.abs(env.imag))))
-            scale = 1.0 / peak if peak > 0 else 1.0
-            i_wave = np.ascontiguousarray(env.real * scale)
-            q_wave = np.ascontiguousarray(env.imag * scale)
+            i_wave, q_wave, peak = sampled_unit(shape_key, pulse)
             wave_i = self.add_array(i_wave)
             unit = SampledPulse(wave_i, wave_i if real else self.add_array(q_wave), peak)
             self._pulse_cache[shape_key] = unit
@@ -133,6 +129,30 @@ class WaveformTable:
             cached = (float(a.min()), float(a.max())) if len(a) else (0.0, 0.0)
             self._extremes[index] = cached
         return cached
+
+
+_UNITS: dict[tuple[object, ...], tuple[FloatArray, FloatArray, float]] = {}
+UNIT_CACHE_SIZE = 4096  # shapes kept across compilations (a daemon compiles the same pulses)
+
+
+def sampled_unit(
+    shape_key: tuple[object, ...], pulse: WaveformPulse
+) -> tuple[FloatArray, FloatArray, float]:
+    """The unit waveform pair of a shape and its peak, sampled once per process: sampling
+    (numpy on every sample) was the largest fixed cost of compiling a small schedule. The
+    arrays are read-only; the cache forgets the oldest shapes beyond ``UNIT_CACHE_SIZE``."""
+    found = _UNITS.get(shape_key)
+    if found is None:
+        env = envelope(pulse) * np.exp(1j * np.deg2rad(pulse.phase))
+        peak = float(np.max(np.maximum(np.abs(env.real), np.abs(env.imag))))
+        scale = 1.0 / peak if peak > 0 else 1.0
+        i_wave = np.ascontiguousarray(env.real * scale)
+        q_wave = np.ascontiguousarray(env.imag * scale)
+        i_wave.flags.writeable = q_wave.flags.writeable = False
+        if len(_UNITS) >= UNIT_CACHE_SIZE:
+            del _UNITS[next(iter(_UNITS))]
+        found = _UNITS[shape_key] = (i_wave, q_wave, peak)
+    return found
 
 
 _NOT_SHAPE = frozenset({"amplitude", "port", "clock"})
