@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -233,14 +234,26 @@ def _read_all(fd: int) -> bytes:
         out += chunk
 
 
+def _read_until(fd: int, marker: bytes, timeout_s: float = 60.0) -> bytes:
+    """What a pty shows until ``marker`` appears (or the deadline)."""
+    out = b""
+    deadline = time.monotonic() + timeout_s
+    while marker not in out and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            out += os.read(fd, 4096)
+    return out
+
+
 def test_cli_submit_no_wait_then_watch(
     daemon: DaemonProcess, client: Client, tmp_path: Path
 ) -> None:
     """``watch`` shows a long job's progress, into a file (a line per state and per tenth) and
-    on a terminal (one line kept up to date), and exits with the job."""
+    on a terminal (one line kept up to date), and exits with the job. The watched job waits
+    behind a long one until both watchers have shown it queued (however slow they start)."""
     file = tmp_path / "long.json"
-    file.write_text(schedule(1.5).model_dump_json())  # outlasts the CLI start-up
-    blocker = client.enqueue(schedule(1.0))  # the watched job waits in the queue first
+    file.write_text(schedule(1.5).model_dump_json())
+    blocker = client.enqueue(schedule(30.0))  # cancelled once the watchers saw the queue
     qc = [sys.executable, "-m", "qconductor"]
     submitted = subprocess.run(
         [*qc, "submit", str(file), "--address", daemon.address, "--no-wait", "--priority", "2"],
@@ -251,29 +264,40 @@ def test_cli_submit_no_wait_then_watch(
     ).stdout
     job_id = submitted.split()[1].rstrip(":")
     watch = [*qc, "watch", job_id, "--address", daemon.address]
+    queued = f"job {job_id} compiled (queue position 0)"
     primary, secondary = pty.openpty()
     try:
         on_terminal = subprocess.Popen(watch, stdout=secondary, stderr=subprocess.PIPE)
         os.close(secondary)
-        into_pipe = subprocess.run(watch, capture_output=True, text=True, timeout=60)
-        terminal = _read_all(primary).decode()
+        into_pipe = subprocess.Popen(
+            watch, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert into_pipe.stdout is not None
+        before = [into_pipe.stdout.readline()]  # queued, maybe compiling first: up to this
+        while before[-1] and queued not in before[-1]:
+            before.append(into_pipe.stdout.readline())
+        terminal = _read_until(primary, queued.encode())
+        client.cancel(blocker.job_id)
+        rest, err = into_pipe.communicate(timeout=60)
+        terminal += _read_all(primary)
         assert on_terminal.wait(timeout=60) == 0
     finally:
         os.close(primary)
-    assert into_pipe.returncode == 0, into_pipe.stderr
-    lines = into_pipe.stdout.splitlines()
-    assert any(f"job {job_id} compiled (queue position 0)" in line for line in lines), lines
+    assert into_pipe.returncode == 0, err
+    lines = [line.rstrip("\n") for line in before] + rest.splitlines()
+    assert lines[len(before) - 1].startswith(queued), lines
     progress = [line for line in lines if f"job {job_id} running" in line]
     assert len(progress) >= 4, lines  # a line per tenth, not only the first
     assert all("/1.50 s" in line for line in progress)
     assert lines[-1].startswith(f"job {job_id} done in ")
     assert "(ran 1.5" in lines[-1]
     # on a terminal: the same line rewritten in place, then the outcome on its own line
-    updates = terminal.rstrip("\r\n").split("\r")  # the terminal writes "\n" as "\r\n"
+    updates = terminal.decode().rstrip("\r\n").split("\r")  # "\n" is written as "\r\n"
+    assert any(queued in u for u in updates), updates
     assert sum(f"job {job_id} running" in u for u in updates) >= 4, updates
     assert updates[-1].strip().startswith(f"job {job_id} done in ")
-    assert terminal.endswith("\n")
-    assert client.wait(blocker.job_id, timeout_s=10).state == "done"
+    assert terminal.endswith(b"\n")
+    assert client.wait(blocker.job_id, timeout_s=10).state == "cancelled"
 
 
 def test_ctrl_c_stops_watching_at_once_and_leaves_the_job_alone(
