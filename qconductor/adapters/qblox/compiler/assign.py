@@ -31,7 +31,7 @@ from qconductor.adapters.qblox.compiler.settings import (
     MixerCorrection,
 )
 from qconductor.protocol.compiled import ModuleType
-from qconductor.protocol.errors import ErrorCode, QconductorError
+from qconductor.protocol.errors import Diagnostic, ErrorCode, QconductorError
 from qconductor.protocol.hardware import (
     FrequencyPlan,
     HardwareConfig,
@@ -57,6 +57,7 @@ _NEEDS_OUTPUT: frozenset[type[Any]] = frozenset(NEEDS_OUTPUT)  # set lookups: on
 _ACQUISITIONS: frozenset[type[Any]] = frozenset(ACQUISITION_TYPES)
 # on no port: they occupy or stretch time (loops and conditional blocks arrive flattened)
 _UNTIMED = (Idle, Delay, Loop, Conditional)
+_UNTIMED_TYPES: frozenset[type[Any]] = frozenset(_UNTIMED)
 
 
 @dataclass
@@ -115,14 +116,15 @@ def allocate(
     rejected: set[tuple[str, str]] = set()
     next_index: dict[tuple[str, int], int] = {}
     duration = 0
+    op: Any  # on a port once the untimed kinds are skipped (by exact type: a set lookup)
     for index, timed in enumerate(schedule.operations) if ops is None else ops:
         op = timed.op
         start = timed.start
         if start + op.duration > duration:
             duration = start + op.duration
-        if isinstance(op, _UNTIMED):
-            continue
         kind = type(op)
+        if kind in _UNTIMED_TYPES:
+            continue
         key = (op.port, op.clock)
         alloc = allocations.get(key)
         if alloc is None and key not in rejected:
@@ -176,6 +178,68 @@ def _new_allocation(
     op = timed.op
     assert not isinstance(op, _UNTIMED)
     is_marker = isinstance(op, MarkerPulse)
+    clock_freq = schedule.clocks.get(op.clock)
+    key = (op.port, op.clock, is_marker, clock_freq, type(clock_freq))
+    cache = _derived_cache(hardware)
+    derived = cache.get(key)
+    if derived is None:
+        derived = _derive(schedule, hardware, index, op, is_marker, diag)
+        if derived is None:
+            return None
+        if not derived.warnings:  # (a warning is reported afresh each time)
+            if len(cache) >= DERIVED_CACHE_SIZE:
+                cache.clear()
+            cache[key] = derived
+    cluster, slot, module_type = derived.module
+    seq = next_index.get((cluster, slot), 0)
+    if seq >= MODULE_IO[module_type].sequencers:
+        diag.error(
+            ErrorCode.TOO_MANY_SEQUENCERS,
+            f"port-clock {op.port}-{op.clock} needs a sequencer of {cluster}.module{slot}, "
+            f"whose {MODULE_IO[module_type].sequencers} sequencers are all taken",
+            op_path(index),
+            hint="use fewer distinct clocks on this module's ports",
+        )
+        return None
+    next_index[(cluster, slot)] = seq + 1
+    diag.items.extend(derived.warnings)
+    return Allocation(index=seq, **derived.fields)
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """What the hardware config says about one port-clock (for one clock frequency): the
+    fields of its :class:`Allocation` but the sequencer index, and the warnings found."""
+
+    module: tuple[str, int, ModuleType]
+    fields: dict[str, Any]
+    warnings: list[Diagnostic]
+
+
+DERIVED_CACHE_SIZE = 1024  # port-clocks (with clock frequency) kept per hardware config
+_DERIVED: dict[int, tuple[HardwareConfig, dict[tuple[Any, ...], _Derived]]] = {}
+
+
+def _derived_cache(hardware: HardwareConfig) -> dict[tuple[Any, ...], _Derived]:
+    """The derivations made from one config object (frozen; a daemon compiles many schedules
+    against one config): by (port, clock, marker pulse or not, clock frequency), only those
+    that found no problem. At most 16 configs are kept."""
+    cached = _DERIVED.get(id(hardware))
+    if cached is None or cached[0] is not hardware:
+        if len(_DERIVED) >= 16:
+            _DERIVED.clear()
+        cached = _DERIVED[id(hardware)] = (hardware, {})
+    return cached[1]
+
+
+def _derive(
+    schedule: Schedule,
+    hardware: HardwareConfig,
+    index: int,
+    op: Any,
+    is_marker: bool,
+    diag: Diagnostics,
+) -> _Derived | None:
     if op.clock not in schedule.clocks and not is_marker:
         diag.error(
             ErrorCode.CLOCK_UNDEFINED,
@@ -196,7 +260,6 @@ def _new_allocation(
     module = _module_of(route, index, diag)
     if module is None:
         return None
-    cluster, slot, module_type = module
     options = hardware.options_for(op.port, op.clock)
     try:
         plan = (
@@ -221,34 +284,24 @@ def _new_allocation(
             hint="set modulation_frequencies (interm_freq or lo_freq) for this port-clock",
         )
         return None
-    seq = next_index.get((cluster, slot), 0)
-    if seq >= MODULE_IO[module_type].sequencers:
-        diag.error(
-            ErrorCode.TOO_MANY_SEQUENCERS,
-            f"port-clock {op.port}-{op.clock} needs a sequencer of {cluster}.module{slot}, "
-            f"whose {MODULE_IO[module_type].sequencers} sequencers are all taken",
-            op_path(index),
-            hint="use fewer distinct clocks on this module's ports",
-        )
-        return None
-    next_index[(cluster, slot)] = seq + 1
-    return Allocation(
+    found = Diagnostics()  # reported once the sequencer is granted
+    fields = dict(
         port=op.port,
         clock=op.clock,
-        cluster=cluster,
-        slot=slot,
-        module_type=module_type,
-        index=seq,
+        cluster=module[0],
+        slot=module[1],
+        module_type=module[2],
         nco_freq=plan.nco_freq,
         plan=plan,
         options=options,
         clock_freq=schedule.clocks.get(op.clock, 0.0),
         marker_bits=_marker_bits(route),
-        switch_bits=_switch_bits(hardware, route, diag),
+        switch_bits=_switch_bits(hardware, route, found),
         mixer=_mixer(options),
         outputs=[c.channel for c in route.outputs],
         inputs=[c.channel for c in route.inputs],
     )
+    return _Derived(module, fields, found.items)
 
 
 def _module_of(

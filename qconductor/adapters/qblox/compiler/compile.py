@@ -32,7 +32,7 @@ from qconductor.adapters.qblox.compiler.settings import (
     sequencer_settings,
 )
 from qconductor.adapters.qblox.compiler.timeline import build_tree
-from qconductor.adapters.qblox.compiler.waveforms import WaveformTable
+from qconductor.adapters.qblox.compiler.waveforms import WaveformTable, sample_list
 from qconductor.protocol.collector import collector_paused
 from qconductor.protocol.compiled import (
     AcquisitionEntry,
@@ -218,7 +218,7 @@ def _entries(table: WaveformTable) -> dict[str, WaveformEntry]:
     """The table as the sequence's entries; built without validation (float lists from our
     own arrays: validating every sample was a tenth of a small job's compile)."""
     construct = WaveformEntry.model_construct
-    return {f"wf{i}": construct(data=a.tolist(), index=i) for i, a in enumerate(table.arrays)}
+    return {f"wf{i}": construct(data=sample_list(a), index=i) for i, a in enumerate(table.arrays)}
 
 
 def _sequencer_program(

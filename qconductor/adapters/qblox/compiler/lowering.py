@@ -20,7 +20,7 @@ from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import op_path
 from qconductor.adapters.qblox.compiler.emit import GAIN_FULL_SCALE, to_int16
 from qconductor.adapters.qblox.compiler.ir import Event, Play, Register
-from qconductor.adapters.qblox.compiler.waveforms import WaveformPulse, envelope
+from qconductor.adapters.qblox.compiler.waveforms import SampledPulse, WaveformPulse, envelope
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import (
     PULSE_TYPES,
@@ -135,7 +135,7 @@ def _play(
     gain_i: int | Register
     gain_q: int | Register
     gains: tuple[float, ...]
-    if isinstance(amplitude, Var):
+    if type(amplitude) is not float and isinstance(amplitude, Var):
         found = ctx.swept(
             amplitude.var, sampled.gain * gain * GAIN_FULL_SCALE, index=index, attr="amplitude"
         )
@@ -145,15 +145,29 @@ def _play(
         low, high = sweep.unit_bounds()
         gains = (low / GAIN_FULL_SCALE, high / GAIN_FULL_SCALE)
         gain_i, gain_q = reg, ctx.zero_register() if real else reg
+        over = abs(gains[0]) > 1.0 or abs(gains[1]) > 1.0
     else:
         g = sampled.gain * amplitude * gain
         gains = (g,)
         gain_i = to_int16(g)
         gain_q = 0 if real else gain_i
+        over = abs(g) > 1.0
+    offs_i, offs_q = ctx.offset
+    # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output
+    if offs_i or offs_q or over:
+        _check_full_scale(ctx, index, sampled, gains, real)
+    ctx.has_pulses = True
+    action = Play(sampled.wave_i, sampled.wave_q, gain_i, gain_q)
+    return Event(start, index, [], action, start + pulse.duration)
+
+
+def _check_full_scale(
+    ctx: SeqContext, index: int, sampled: SampledPulse, gains: tuple[float, ...], real: bool
+) -> None:
+    """Where |gain| + |offset| may exceed full scale: scan the waveforms' extremes."""
     offs_i, offs_q = ctx.offset
     for g in gains:
         g_q = 0.0 if real else g
-        # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output; scan beyond
         if (offs_i or offs_q or abs(g) > 1.0) and max(
             abs(g) + abs(offs_i), abs(g_q) + abs(offs_q)
         ) > 1.0 + 1e-9:
@@ -165,9 +179,6 @@ def _play(
             if peak > 1.0 + 1e-9:
                 _full_scale_error(ctx, index, peak)
                 break
-    ctx.has_pulses = True
-    action = Play(sampled.wave_i, sampled.wave_q, gain_i, gain_q)
-    return Event(start, index, [], action, start + pulse.duration)
 
 
 def _played(event: Event | None) -> list[Event]:
@@ -186,8 +197,8 @@ def _unsupported_sweep(ctx: SeqContext, index: int, what: str, field: str) -> li
 
 
 def _waveform_pulse(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    op = cast(WaveformPulse, timed.op)  # dispatched by type (LOWERING)
-    return _played(_play(ctx, index, timed.start, op, 1.0))
+    event = _play(ctx, index, timed.start, timed.op, 1.0)  # type: ignore[arg-type]
+    return [] if event is None else [event]  # (dispatched by type: a WaveformPulse)
 
 
 def _square(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:

@@ -25,9 +25,11 @@ fine as long as no schedule uses both.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics
@@ -90,17 +92,17 @@ def module_parameters(
 ) -> dict[str, ParameterValue]:
     """The parameters of one module: what ``sequencers`` (the used ones) need, neutral values
     for the rest. Conflicts go to the sequencers' diagnostics."""
-    parameters: dict[str, ParameterValue] = {}
-    if sequencers:
-        wanted = _Wanted(sequencers[0].diag, f"{cluster}.module{slot}")
-        for ctx in sorted(sequencers, key=lambda c: c.alloc.index):
-            alloc = ctx.alloc
-            options = ctx.options or hardware.options_for(alloc.port, alloc.clock)
-            if MODULE_IO[module_type].rf:
-                _rf(wanted, module_type, ctx, options)
-            else:
-                _baseband(wanted, module_type, ctx, options)
-        parameters.update(wanted.values)
+    if not sequencers:
+        return dict(neutral_parameters(module_type))
+    wanted = _Wanted(sequencers[0].diag, f"{cluster}.module{slot}")
+    for ctx in sorted(sequencers, key=lambda c: c.alloc.index):
+        alloc = ctx.alloc
+        options = ctx.options or hardware.options_for(alloc.port, alloc.clock)
+        if MODULE_IO[module_type].rf:
+            _rf(wanted, module_type, ctx, options)
+        else:
+            _baseband(wanted, module_type, ctx, options)
+    parameters: dict[str, ParameterValue] = dict(wanted.values)
     for name, value in neutral_parameters(module_type).items():
         parameters.setdefault(name, value)
     for ctx in sequencers:
@@ -108,21 +110,23 @@ def module_parameters(
     return parameters
 
 
-def neutral_parameters(module_type: ModuleType) -> dict[str, ParameterValue]:
-    """The value of every module parameter the compiler sets when no port-clock asks for it."""
+@functools.cache
+def neutral_parameters(module_type: ModuleType) -> Mapping[str, ParameterValue]:
+    """The value of every module parameter the compiler sets when no port-clock asks for it
+    (read-only: one mapping per module type serves every job)."""
     io = MODULE_IO[module_type]
     out: dict[str, ParameterValue] = {}
     if not io.rf:
         out |= {f"out{k}_offset": 0.0 for k in range(io.outputs)}
         out |= {f"in{k}_gain": 0 for k in range(io.inputs)}
-        return out
+        return MappingProxyType(out)
     for n in range(io.outputs):
         out |= {f"out{n}_offset_path0": 0.0, f"out{n}_offset_path1": 0.0, f"out{n}_att": 0}
     if module_type == "QRM_RF":
         out |= {"in0_att": 0, "out0_in0_lo_en": False}
     else:
         out |= {f"out{n}_lo_en": False for n in range(io.outputs)}
-    return out
+    return MappingProxyType(out)
 
 
 def _complex_outputs(ctx: SeqContext) -> list[int]:

@@ -185,12 +185,60 @@ def sequencer_settings(
     """Settings of a used sequencer; ``extra`` holds what its operations require (thresholds,
     TTL input, ...), by driver parameter name. ``mixer`` applies when a complex output is
     connected; ``options`` (the port-clock's hardware options) gives the static AWG path
-    offsets and gains."""
+    offsets and gains.
+
+    The settings are immutable and depend on these values only: one instance serves every
+    sequencer (of every job) with equal values, from a cache of :data:`SETTINGS_CACHE_SIZE`."""
+    awg = awg_path_settings(options)
+    key = (
+        module_type,
+        tuple(outputs),
+        tuple(inputs),
+        nco_freq,
+        modulate,
+        demodulate,
+        integration_length,
+        tuple(extra.items()) if extra else (),
+        mixer,
+        tuple(awg.values()),
+    )
+    found = _SETTINGS.get(key)
+    if found is None:
+        if len(_SETTINGS) >= SETTINGS_CACHE_SIZE:
+            _SETTINGS.clear()
+        found = _SETTINGS[key] = _sequencer_settings(
+            module_type,
+            outputs,
+            inputs,
+            nco_freq,
+            modulate,
+            demodulate,
+            integration_length,
+            extra,
+            mixer,
+            awg,
+        )
+    return found
+
+
+SETTINGS_CACHE_SIZE = 1024
+_SETTINGS: dict[tuple[object, ...], SequencerSettings] = {}
+
+
+def _sequencer_settings(
+    module_type: ModuleType,
+    outputs: list[str],
+    inputs: list[str],
+    nco_freq: float,
+    modulate: bool,
+    demodulate: bool,
+    integration_length: int | None,
+    extra: Mapping[str, object] | None,
+    mixer: MixerCorrection | None,
+    awg: dict[str, float],
+) -> SequencerSettings:
     io = MODULE_IO[module_type]
-    fields: dict[str, object] = {
-        "real_mode_en": _real_mode(io),
-        **awg_path_settings(options),
-    }
+    fields: dict[str, object] = {"real_mode_en": _real_mode(io), **awg}
     fields.update(
         (f"connect_out{k}", route) for k, route in output_routes(module_type, outputs).items()
     )

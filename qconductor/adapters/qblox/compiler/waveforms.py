@@ -112,7 +112,8 @@ class WaveformTable:
         """The pulse's unit waveform (amplitude 1): cached on its shape, so repeated shapes
         cost one lookup. ``real``: for a real output, whose Q path plays nothing: the Q part
         (zero, the caller checks) is not stored and ``wave_q`` repeats ``wave_i``."""
-        shape_key = _shape_key(pulse)
+        getter = _SHAPE_GETTERS.get(type(pulse))  # (_shape_key's common case, inlined)
+        shape_key = getter(pulse) if getter is not None else _shape_key(pulse)
         unit = self._pulse_cache.get(shape_key)
         if unit is None:
             i_wave, q_wave, peak = sampled_unit(shape_key, pulse)
@@ -153,6 +154,23 @@ def sampled_unit(
             del _UNITS[next(iter(_UNITS))]
         found = _UNITS[shape_key] = (i_wave, q_wave, peak)
     return found
+
+
+_LISTS: dict[int, tuple[FloatArray, list[float]]] = {}
+
+
+def sample_list(array: FloatArray) -> list[float]:
+    """``array.tolist()``, for the compiled job. A read-only array (a cached unit waveform) is
+    converted once per process and its list copied (converting 1000 samples costs 13 times
+    the copy); the cache, by the array's identity, holds at most ``2 * UNIT_CACHE_SIZE``."""
+    if array.flags.writeable:
+        return array.tolist()  # type: ignore[no-any-return]
+    found = _LISTS.get(id(array))
+    if found is None or found[0] is not array:
+        if len(_LISTS) >= 2 * UNIT_CACHE_SIZE:
+            _LISTS.clear()
+        found = _LISTS[id(array)] = (array, array.tolist())
+    return found[1][:]
 
 
 _NOT_SHAPE = frozenset({"amplitude", "port", "clock"})
