@@ -59,9 +59,6 @@ class Linspace(BaseModel):
     def values(self) -> npt.NDArray[np.float64]:
         return np.linspace(self.start, self.stop, self.num)
 
-    def bounds(self) -> tuple[float, float]:
-        return min(self.start, self.stop), max(self.start, self.stop)
-
     @model_validator(mode="after")
     def _finite_step(self) -> Self:
         if not math.isfinite(self.stop - self.start):
@@ -119,8 +116,3 @@ class FixedPointSweep(BaseModel):
     def values(self) -> npt.NDArray[np.float64]:
         """The played values in the user's units."""
         return np.asarray((self.units() - self.offset) / self.scale, dtype=np.float64)
-
-    @property
-    def exact(self) -> bool:
-        """True when no fraction is carried (the step is a whole number of units)."""
-        return self.d_frac == 0

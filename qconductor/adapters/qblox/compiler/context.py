@@ -17,7 +17,6 @@ from qconductor.protocol.operations import BinMode, Coordinate
 from qconductor.protocol.sweeps import FRACTION_ONE, FixedPointSweep
 
 MAX_REGISTERS = 63  # R63 is the long-wait loop's (see .emit)
-MASK32 = 0xFFFF_FFFF
 MAX_TRIGGER_ADDRESS = 15
 
 

@@ -88,10 +88,6 @@ class Flat:
         """False when the schedule has neither loops nor conditional blocks (ops as given)."""
         return self.paths is not None
 
-    @property
-    def has_loops(self) -> bool:
-        return len(self.segments) > 1
-
     def enclosing(self, segment: int) -> list[Segment]:
         """The loops around ``segment``, outermost first (the repetition body excluded)."""
         chain: list[Segment] = []
