@@ -32,7 +32,7 @@ from qconductor.adapters.qblox.compiler.settings import (
     sequencer_settings,
 )
 from qconductor.adapters.qblox.compiler.timeline import build_tree
-from qconductor.adapters.qblox.compiler.waveforms import WaveformTable, sample_list
+from qconductor.adapters.qblox.compiler.waveforms import WaveformTable, waveform_entry
 from qconductor.protocol.collector import collector_paused
 from qconductor.protocol.compiled import (
     AcquisitionEntry,
@@ -144,18 +144,21 @@ def content_hash(schedule: Schedule, hardware: HardwareConfig) -> str:
     """What the compiled job depends on: compiler version, schedule and hardware config.
 
     The schedule is digested as msgpack of its operations' field values (in field order),
-    which is canonical for one qconductor version and 2.7x cheaper than its JSON."""
-    ops = [
-        (t.start, *t.op.__dict__.values()) if type(t.op) is not LoopOperation else (t.start, t.op)
-        for t in schedule.operations
-    ]  # a loop's __dict__ also caches its duration: digest its fields (model_dump)
+    which is canonical for one qconductor version and 2.7x cheaper than its JSON. One flat
+    list (start, kind, then the kind's fields in order: the kind fixes how many follow), a
+    quarter cheaper than a tuple per operation."""
+    values: list[object] = [schedule.name, schedule.repetitions, sorted(schedule.clocks.items())]
+    append, extend = values.append, values.extend
+    for t in schedule.operations:
+        op = t.op
+        append(t.start)
+        if type(op) is LoopOperation:  # its __dict__ also caches its duration
+            append(op)  # (digested as its fields: model_dump)
+        else:
+            append(op.kind)
+            extend(op.__dict__.values())
     h = hashlib.sha256(COMPILER_VERSION.encode())
-    h.update(
-        msgpack.packb(
-            [schedule.name, schedule.repetitions, sorted(schedule.clocks.items()), ops],
-            default=_dump_model,
-        )
-    )
+    h.update(msgpack.packb(values, default=_dump_model))
     h.update(_hardware_digest(hardware))
     return h.hexdigest()
 
@@ -215,10 +218,8 @@ def _repetition_loop(ctx: SeqContext, events: list[Event], repetitions: int, dur
 
 
 def _entries(table: WaveformTable) -> dict[str, WaveformEntry]:
-    """The table as the sequence's entries; built without validation (float lists from our
-    own arrays: validating every sample was a tenth of a small job's compile)."""
-    construct = WaveformEntry.model_construct
-    return {f"wf{i}": construct(data=sample_list(a), index=i) for i, a in enumerate(table.arrays)}
+    """The table as the sequence's entries (see :func:`waveform_entry`)."""
+    return {f"wf{i}": waveform_entry(a, i) for i, a in enumerate(table.arrays)}
 
 
 def _sequencer_program(

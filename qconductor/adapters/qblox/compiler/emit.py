@@ -84,6 +84,10 @@ class _Writer:
         self._emit(text, label)
         self._written = {writes} if writes else _NOTHING
 
+    def plain(self) -> bool:
+        """No label pending and no register just written: instructions go in as they are."""
+        return self.pending is None and not self._written
+
     def _emit(self, text: str, label: str | None) -> None:
         self.lines.append(f"{label + ':':<12}{text}" if label else _INDENT + text)
 
@@ -205,13 +209,16 @@ def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play 
         w.op(line)
     action = event.action
     if type(action) is Play:
-        if gains is None or action.gain_i != gains.gain_i or action.gain_q != gains.gain_q:
+        set_gain = gains is None or action.gain_i != gains.gain_i or action.gain_q != gains.gain_q
+        if MIN_DURATION <= gap <= MAX_WAIT and w.plain():  # the common case, written directly
+            if set_gain:
+                w.lines.append(f"{_INDENT}set_awg_gain {action.gain_i}, {action.gain_q}")
+            w.lines.append(f"{_INDENT}play {action.wave_i}, {action.wave_q}, {gap}")
+            return action
+        if set_gain:
             w.op(f"set_awg_gain {action.gain_i}, {action.gain_q}")
         gains = action
-        if MIN_DURATION <= gap <= MAX_WAIT:  # the common case: format once
-            w.op(f"play {action.wave_i}, {action.wave_q}, {gap}")
-        else:
-            w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
+        w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
     elif isinstance(action, Acquire):
         if action.weights is None:
             w.timed(f"acquire {action.acq_index}, {action.bin},", gap)
