@@ -67,12 +67,18 @@ class Row:
 
 
 def measure_case(
-    fam: Family, n_ops: int, hardware: HardwareConfig, *, budget_s: float, export: Path | None
+    fam: Family,
+    n_ops: int,
+    hardware: HardwareConfig,
+    *,
+    budget_s: float,
+    export: Path | None,
+    warm: bool = False,
 ) -> Row:
     schedule = fam.build(n_ops)
     # The compile first: measured after the build and validation loops below, the same
     # compile ran up to 20 % slower (most likely the heap those loops leave behind).
-    compiled = measure_compile(schedule, hardware, budget_s=budget_s)
+    compiled = measure_compile(schedule, hardware, budget_s=budget_s, warm=warm)
     text = schedule.model_dump_json()
     if Schedule.model_validate_json(text) != schedule:
         raise AssertionError(f"{fam.name}/{n_ops}: the JSON round trip changed the schedule")
@@ -107,10 +113,11 @@ class CompileResult:
 
 
 def measure_compile(
-    schedule: Schedule, hardware: HardwareConfig, *, budget_s: float
+    schedule: Schedule, hardware: HardwareConfig, *, budget_s: float, warm: bool = False
 ) -> CompileResult:
     """Time ``compile_schedule`` and take its peak memory; over the instruction limit, with
-    the limit lifted (or, if that is impossible, up to the error)."""
+    the limit lifted (or, if that is impossible, up to the error). ``warm``: back to back,
+    without a collection (and its cache eviction) before each run."""
 
     def run() -> CompiledJob:
         return compile_schedule(schedule, hardware)
@@ -122,7 +129,7 @@ def measure_compile(
             raise
     else:
         return CompileResult(
-            measure.best_of(run, budget_s=budget_s),
+            measure.best_of(run, budget_s=budget_s, collect=not warm),
             measure.peak_bytes(run),
             *measure.max_instructions(job),
             "ok",
@@ -130,7 +137,7 @@ def measure_compile(
     with measure.instruction_limit_lifted() as lifted:
         if lifted:
             return CompileResult(
-                measure.best_of(run, budget_s=budget_s),
+                measure.best_of(run, budget_s=budget_s, collect=not warm),
                 measure.peak_bytes(run),
                 *measure.max_instructions(run()),
                 "over limit",
@@ -143,7 +150,7 @@ def measure_compile(
             return
 
     return CompileResult(
-        measure.best_of(to_error, budget_s=budget_s),
+        measure.best_of(to_error, budget_s=budget_s, collect=not warm),
         measure.peak_bytes(to_error),
         -1,
         "",
@@ -219,6 +226,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench.compile_scaling", description=__doc__.split("\n\n")[0]
     )
     p.add_argument("--quick", action="store_true", help="sizes up to 10^3 and short budgets")
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="time compiles back to back, without a full collection before each (see measure)",
+    )
     p.add_argument("--families", default=",".join(f.name for f in FAMILIES), help="comma list")
     p.add_argument("--max-ops", type=int, default=None, help="skip larger sizes")
     p.add_argument("--budget", type=float, default=None, help="seconds per timed quantity")
@@ -250,14 +262,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.label:
         print(f"label: {args.label}")
-    print(f"hardware config {args.hardware}; best of N runs, N adaptive ({budget} s budget)\n")
+    mode = "back to back (--warm)" if args.warm else "a full collection before each"
+    print(
+        f"hardware config {args.hardware}; best of N runs, N adaptive ({budget} s budget); "
+        f"compiles timed {mode}\n"
+    )
     print(HEADER)
     rows: list[Row] = []
     for fam in families:
         for n_ops in fam.sizes:
             if max_ops is not None and n_ops > max_ops:
                 continue
-            row = measure_case(fam, n_ops, hardware, budget_s=budget, export=args.export_schedules)
+            row = measure_case(
+                fam, n_ops, hardware, budget_s=budget, export=args.export_schedules, warm=args.warm
+            )
             rows.append(row)
             print(format_row(row), flush=True)
     table = exponents(rows)
@@ -269,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": machine,
             "hardware_config": str(args.hardware),
             "budget_s": budget,
+            "warm": args.warm,
             "rows": [dataclasses.asdict(r) for r in rows],
             "exponents": table,
         }
