@@ -46,7 +46,6 @@ RAMP_SEGMENT_NS = 1000  # ramps longer than this are stitched from segments of t
 NCO_LIMIT_HZ = 500e6
 PHASE_STEPS = 1_000_000_000  # set_ph / set_ph_delta: one turn
 FREQ_STEPS_PER_HZ = 4
-_NO_OFFSET = (0.0, 0.0)
 
 Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
@@ -133,13 +132,6 @@ def _play(
     real = ctx.alloc.real_mode  # the Q path plays nothing: zero gain, no Q waveform
     sampled = ctx.waveforms.unit(pulse, real=real)
     amplitude = pulse.amplitude
-    if type(amplitude) is float and ctx.offset == _NO_OFFSET:  # the common case, inline
-        g = sampled.gain * amplitude * gain
-        if -1.0 <= g <= 1.0:  # within full scale (unit waveforms lie in [-1, 1])
-            ctx.has_pulses = True
-            immediate = round(g * GAIN_FULL_SCALE)
-            action = Play(sampled.wave_i, sampled.wave_q, immediate, 0 if real else immediate)
-            return Event(start, index, [], action, start + pulse.duration)
     gain_i: int | Register
     gain_q: int | Register
     gains: tuple[float, ...]
