@@ -47,7 +47,7 @@ def acq_channel(
         if op.bin_mode == "append":
             channel.register = ctx.register()
         ctx.acq_channels[op.acq_channel] = channel
-    elif (channel.kind, channel.bin_mode) != (kind, op.bin_mode):
+    elif channel.kind != kind or channel.bin_mode != op.bin_mode:
         ctx.diag.error(
             ErrorCode.SCHEDULE_INVALID,
             f"acquisition channel {op.acq_channel} is a {channel.kind} channel in "
@@ -85,7 +85,9 @@ def bin_for(ctx: SeqContext, index: int, op: Acquisition, channel: AcqChannel) -
     if op.coords:
         channel.coords[op.bin_index] = dict(op.coords)
     if channel.register is None:
-        channel.num_bins = max(channel.num_bins, op.bin_index + 1)
+        total = op.bin_index + 1
+        if total > channel.num_bins:
+            channel.num_bins = total
         total = channel.num_bins
     else:
         if op.bin_index != channel.per_repetition:
@@ -163,6 +165,9 @@ def _loop_bin(ctx: SeqContext, index: int, op: Acquisition, channel: AcqChannel)
 
 
 def integration_length(ctx: SeqContext, index: int, length: int) -> bool:
+    """Require the sequencer's integration length (one setting per sequencer)."""
+    if length == ctx.integration_length:  # the common case: checked when it was set
+        return True
     if length % 4 or not 4 <= length <= MAX_INTEGRATION_LENGTH:
         ctx.diag.error(
             ErrorCode.INTEGRATION_LENGTH_INVALID,
@@ -173,7 +178,7 @@ def integration_length(ctx: SeqContext, index: int, length: int) -> bool:
         return False
     if ctx.integration_length is None:
         ctx.integration_length = length
-    elif ctx.integration_length != length:
+    else:
         ctx.diag.error(
             ErrorCode.INTEGRATION_LENGTH_INVALID,
             f"integrates {length} ns but an earlier acquisition on {ctx.name} integrates "

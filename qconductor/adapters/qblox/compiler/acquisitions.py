@@ -41,7 +41,14 @@ from qconductor.adapters.qblox.compiler.acq_table import (
 )
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import Diagnostics, op_path
-from qconductor.adapters.qblox.compiler.ir import Acquire, AcquireTtl, BinIndex, Event, Register
+from qconductor.adapters.qblox.compiler.ir import (
+    Acquire,
+    AcquireTtl,
+    BinIndex,
+    Event,
+    Register,
+    new_acquire,
+)
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.hardware import port_clock_key
 from qconductor.protocol.schedule import (
@@ -67,7 +74,8 @@ def _ssb(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
     if found is None:
         return []
     start = timed.start
-    return [Event(start, index, [], Acquire(found[0].acq_index, found[1]), start + op.duration)]
+    action = new_acquire((found[0].acq_index, found[1], None))
+    return [Event(start, index, [], action, start + op.duration)]
 
 
 def _thresholded(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:

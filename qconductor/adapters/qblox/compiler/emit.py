@@ -62,8 +62,10 @@ def to_int16(fraction: float) -> int:
 
 class _Writer:
     def __init__(self) -> None:
+        # With no label pending and no register just written, an instruction goes into
+        # ``lines`` as it is (what the event emitter does directly for plays and acquisitions).
         self.lines: list[str] = []  # one instruction each
-        self._written: frozenset[str] | set[str] = _NOTHING
+        self.written: frozenset[str] | set[str] = _NOTHING  # by the last instruction
         self._wait_loops = 0
         self.pending: str | None = None  # the label of the next instruction
         self.delays = 0
@@ -71,22 +73,18 @@ class _Writer:
     def op(self, text: str, label: str | None = None, *, writes: str | None = None) -> None:
         if self.pending is not None:
             label, self.pending = self.pending, None
-        if not self._written and label is None and writes is None:  # the common case
+        if not self.written and label is None and writes is None:  # the common case
             self.lines.append(_INDENT + text)
             return
-        if self._written:  # only then can this instruction read a register too early
+        if self.written:  # only then can this instruction read a register too early
             operands = text.partition(" ")[2].split(",")
             if writes is not None:  # the destination is the last operand; the others are read
                 operands = operands[:-1]
-            if any(r in self._written for o in operands for r in _REGISTER.findall(o)):
+            if any(r in self.written for o in operands for r in _REGISTER.findall(o)):
                 self._emit("nop", label)
                 label = None
         self._emit(text, label)
-        self._written = {writes} if writes else _NOTHING
-
-    def plain(self) -> bool:
-        """No label pending and no register just written: instructions go in as they are."""
-        return self.pending is None and not self._written
+        self.written = {writes} if writes else _NOTHING
 
     def _emit(self, text: str, label: str | None) -> None:
         self.lines.append(f"{label + ':':<12}{text}" if label else _INDENT + text)
@@ -205,27 +203,33 @@ def _emit_event(w: _Writer, event: Event, gap: int, gains: Play | None) -> Play 
     if event.cond:
         _emit_conditional(w, event, gap)
         return None  # a skipped instruction drops the gains it latched: set them afresh
-    for line in event.params:
-        w.op(line)
+    if event.params:
+        for line in event.params:
+            w.op(line)
     action = event.action
     if type(action) is Play:
-        set_gain = gains is None or action.gain_i != gains.gain_i or action.gain_q != gains.gain_q
-        if MIN_DURATION <= gap <= MAX_WAIT and w.plain():  # the common case, written directly
+        wave_i, wave_q, gain_i, gain_q = action
+        set_gain = gains is None or gain_i != gains.gain_i or gain_q != gains.gain_q
+        if MIN_DURATION <= gap <= MAX_WAIT and w.pending is None and not w.written:
+            # the common case: nothing pending, so the lines go in as they are
             if set_gain:
-                w.lines.append(f"{_INDENT}set_awg_gain {action.gain_i}, {action.gain_q}")
-            w.lines.append(f"{_INDENT}play {action.wave_i}, {action.wave_q}, {gap}")
+                w.lines.append(f"{_INDENT}set_awg_gain {gain_i}, {gain_q}")
+            w.lines.append(f"{_INDENT}play {wave_i}, {wave_q}, {gap}")
             return action
         if set_gain:
-            w.op(f"set_awg_gain {action.gain_i}, {action.gain_q}")
+            w.op(f"set_awg_gain {gain_i}, {gain_q}")
         gains = action
-        w.timed(f"play {action.wave_i}, {action.wave_q},", gap)
-    elif isinstance(action, Acquire):
-        if action.weights is None:
-            w.timed(f"acquire {action.acq_index}, {action.bin},", gap)
+        w.timed(f"play {wave_i}, {wave_q},", gap)
+    elif type(action) is Acquire:
+        acq_index, bin_index, weights = action
+        if weights is not None:
+            wi, wq = weights
+            w.timed(f"acquire_weighed {acq_index}, {bin_index}, {wi}, {wq},", gap)
+        elif MIN_DURATION <= gap <= MAX_WAIT and w.pending is None and not w.written:
+            w.lines.append(f"{_INDENT}acquire {acq_index}, {bin_index}, {gap}")
         else:
-            wi, wq = action.weights
-            w.timed(f"acquire_weighed {action.acq_index}, {action.bin}, {wi}, {wq},", gap)
-        _advance_bin(w, action.bin)
+            w.timed(f"acquire {acq_index}, {bin_index},", gap)
+        _advance_bin(w, bin_index)
     elif isinstance(action, AcquireTtl):
         w.timed(f"acquire_ttl {action.acq_index}, {action.bin}, {int(action.enable)},", gap)
         if not action.enable:

@@ -13,6 +13,8 @@ loops, later conditionals) are nodes of the tree, never unrolled copies of it.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -80,6 +82,16 @@ class Nested(NamedTuple):
     loop: Loop
     duration: int
 
+
+# tuple.__new__ straight from C: the NamedTuple's own __new__ is a Python function, which made
+# building the action a seventh of lowering a pulse
+new_play: Callable[[tuple[int, int, int | Register, int | Register]], Play] = functools.partial(
+    tuple.__new__, Play
+)
+# (every field given: a tuple built this way skips the defaults)
+new_acquire: Callable[[tuple[int, BinIndex, None]], Acquire] = functools.partial(
+    tuple.__new__, Acquire
+)
 
 Action = Play | Acquire | AcquireTtl | VarWait | Nested | Latch
 

@@ -19,7 +19,7 @@ from qconductor.adapters.qblox.compiler.acquisitions import ACQUISITION_LOWERING
 from qconductor.adapters.qblox.compiler.context import SeqContext
 from qconductor.adapters.qblox.compiler.diagnostics import op_path
 from qconductor.adapters.qblox.compiler.emit import GAIN_FULL_SCALE, to_int16
-from qconductor.adapters.qblox.compiler.ir import Event, Play, Register
+from qconductor.adapters.qblox.compiler.ir import Event, Register, new_play
 from qconductor.adapters.qblox.compiler.waveforms import SampledPulse, WaveformPulse, envelope
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import (
@@ -50,16 +50,23 @@ FREQ_STEPS_PER_HZ = 4
 Lowering = Callable[[SeqContext, int, TimedOperation], list[Event]]
 
 
-def lower(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
-    kind = type(timed.op)
-    if kind in ANALOG_TYPES:
-        alloc = ctx.alloc
-        if not alloc.analog:
-            _not_analog(ctx, index)
-            return []
-        if alloc.real_mode and not _real_output_ok(ctx, index, timed.op):
-            return []
-    return LOWERING[kind](ctx, index, timed)
+def lowering_for(ctx: SeqContext) -> dict[type[Any], Lowering]:
+    """How each operation kind lowers on this sequencer (by exact type). Where the port has
+    no analog output, or a real one, the analog kinds are checked first; chosen once per
+    sequencer, so the common case costs no check per operation."""
+    alloc = ctx.alloc
+    if alloc.analog and not alloc.real_mode:
+        return LOWERING
+    return _CHECKED_LOWERING
+
+
+def _checked_analog(ctx: SeqContext, index: int, timed: TimedOperation) -> list[Event]:
+    if not ctx.alloc.analog:
+        _not_analog(ctx, index)
+        return []
+    if not _real_output_ok(ctx, index, timed.op):
+        return []
+    return LOWERING[type(timed.op)](ctx, index, timed)
 
 
 def _real_output_ok(ctx: SeqContext, index: int, op: Any) -> bool:
@@ -130,7 +137,7 @@ def _play(
     """A waveform play with the full-scale check against the current offsets. A swept
     amplitude (a :class:`Var`) plays through a gain register stepped by its loop."""
     real = ctx.alloc.real_mode  # the Q path plays nothing: zero gain, no Q waveform
-    sampled = ctx.waveforms.unit(pulse, real=real)
+    sampled = ctx.waveforms.unit(pulse, real)
     amplitude = pulse.amplitude
     gain_i: int | Register
     gain_q: int | Register
@@ -149,15 +156,15 @@ def _play(
     else:
         g = sampled.gain * amplitude * gain
         gains = (g,)
-        gain_i = to_int16(g)
+        over = not -1.0 <= g <= 1.0
+        gain_i = to_int16(g) if over else round(g * GAIN_FULL_SCALE)  # (in range: no clamp)
         gain_q = 0 if real else gain_i
-        over = abs(g) > 1.0
     offs_i, offs_q = ctx.offset
     # unit waveforms lie in [-1, 1], so |gain| + |offset| bounds the output
     if offs_i or offs_q or over:
         _check_full_scale(ctx, index, sampled, gains, real)
     ctx.has_pulses = True
-    action = Play(sampled.wave_i, sampled.wave_q, gain_i, gain_q)
+    action = new_play((sampled.wave_i, sampled.wave_q, gain_i, gain_q))
     return Event(start, index, [], action, start + pulse.duration)
 
 
@@ -398,4 +405,8 @@ LOWERING: dict[type[Any], Lowering] = {
     ShiftClockPhase: _shift_phase,
     ResetClockPhase: _reset_phase,
     **ACQUISITION_LOWERING,
+}
+_CHECKED_LOWERING: dict[type[Any], Lowering] = {
+    **LOWERING,
+    **dict.fromkeys(ANALOG_TYPES, _checked_analog),
 }

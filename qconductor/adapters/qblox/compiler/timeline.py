@@ -26,7 +26,7 @@ from qconductor.adapters.qblox.compiler.ir import (
     VarWait,
 )
 from qconductor.adapters.qblox.compiler.loops import Flat, Segment
-from qconductor.adapters.qblox.compiler.lowering import lower
+from qconductor.adapters.qblox.compiler.lowering import lowering_for
 from qconductor.protocol.errors import ErrorCode
 from qconductor.protocol.schedule import TimedOperation
 
@@ -42,8 +42,9 @@ def build_events(ctx: SeqContext, ops: Sequence[tuple[int, TimedOperation]]) -> 
     """``ops``: (schedule index, timed operation) for every operation on this sequencer."""
     raw: list[Event] = []
     in_order = ops if ctx.alloc.ops_in_order else sorted(ops, key=_start_of)
+    lowering = lowering_for(ctx)
     for index, timed in in_order:
-        raw.extend(lower(ctx, index, timed))
+        raw.extend(lowering[type(timed.op)](ctx, index, timed))
     _apply_latency(ctx, raw)
     raw.sort(key=_event_time)
     return _merge_and_check(ctx, raw)
@@ -101,14 +102,16 @@ def _segment_events(
             raw.append(Event(time, index, [], VarWait(reg, longest, scratch), time))
     if flat.conditionals:
         raw.extend(_latches(ctx, flat, seg, ops))
+    lowering = lowering_for(ctx)
     i = 0
     for child in loops:
         while i < len(ops) and ops[i][1].start < child.start:
-            raw.extend(lower(ctx, *ops[i]))
+            index, timed = ops[i]
+            raw.extend(lowering[type(timed.op)](ctx, index, timed))
             i += 1
         raw.append(_nested(ctx, flat, child, by_segment, active))
-    for item in ops[i:]:
-        raw.extend(lower(ctx, *item))
+    for index, timed in ops[i:]:
+        raw.extend(lowering[type(timed.op)](ctx, index, timed))
     if flat.cond_of:
         for event in raw:
             info = flat.cond_of.get(event.op_index)

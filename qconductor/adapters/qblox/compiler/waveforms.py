@@ -109,7 +109,7 @@ class WaveformTable:
             raise TypeError("a swept amplitude has no single gain; use unit()")
         return SampledPulse(unit.wave_i, unit.wave_q, unit.gain * pulse.amplitude)
 
-    def unit(self, pulse: WaveformPulse, *, real: bool = False) -> SampledPulse:
+    def unit(self, pulse: WaveformPulse, real: bool = False) -> SampledPulse:
         """The pulse's unit waveform (amplitude 1): cached on its shape, so repeated shapes
         cost one lookup. ``real``: for a real output, whose Q path plays nothing: the Q part
         (zero, the caller checks) is not stored and ``wave_q`` repeats ``wave_i``."""
