@@ -43,8 +43,8 @@ def assert_programs_valid(job: CompiledJob) -> None:
 def _validate_every_compiled_program() -> Iterator[None]:
     original = compile_module._compile
 
-    def checked(schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
-        job = original(schedule, hardware)
+    def checked(schedule: Schedule, hardware: HardwareConfig, digest: str | None) -> CompiledJob:
+        job = original(schedule, hardware, digest)
         assert_programs_valid(job)
         return job
 

@@ -76,7 +76,7 @@ class Compiler:
             if cached is not None:
                 return cached
             packed = await anyio.to_thread.run_sync(_pack, schedule)
-            job = await self.run_in_pool(_compile_packed, packed, hardware)
+            job = await self.run_in_pool(_compile_packed, packed, hardware, key)
             self._store(job, "pool")
             return job
         return await anyio.to_thread.run_sync(
@@ -85,12 +85,13 @@ class Compiler:
 
     def _compile_here(self, schedule: Schedule, hardware: HardwareConfig) -> CompiledJob:
         """In a worker thread: hash, look up, compile on a miss."""
-        cached = self._lookup(content_hash(schedule, hardware))
+        key = content_hash(schedule, hardware)
+        cached = self._lookup(key)
         if cached is not None:
             return cached
         error: QconductorError | None = None
         try:
-            job = compile_schedule(schedule, hardware)
+            job = compile_schedule(schedule, hardware, digest=key)
         except QconductorError as exc:
             # Raised again without the compiler's frames: what they hold (millions of objects
             # for a large schedule) is freed here, not on the event loop that gets the error.
@@ -194,8 +195,9 @@ def _pack(schedule: Schedule) -> bytes:
         return packed
 
 
-def _compile_packed(packed: bytes, hardware: HardwareConfig) -> CompiledJob:
-    """In a worker process: the schedule again from its msgpack form, then compiled."""
+def _compile_packed(packed: bytes, hardware: HardwareConfig, key: str) -> CompiledJob:
+    """In a worker process: the schedule again from its msgpack form, then compiled (under
+    the daemon's cache key: its digest is not computed twice)."""
     with collector_paused():
         try:
             schedule = Schedule.model_validate(msgpack.unpackb(packed, raw=False))
@@ -203,4 +205,4 @@ def _compile_packed(packed: bytes, hardware: HardwareConfig) -> CompiledJob:
             raise QconductorError(
                 ErrorCode.INTERNAL, f"the schedule did not survive the trip to a worker: {exc}"
             ) from None
-        return compile_schedule(schedule, hardware)
+        return compile_schedule(schedule, hardware, digest=key)
