@@ -322,13 +322,15 @@ def _patched(
     return job.model_copy(update={"clusters": [cluster]})
 
 
-def two_qubit_reset(hardware: HardwareConfig) -> CompiledJob:
-    """Both qubits excited, measured with feedback at once, reset, and measured again
-    (channels 2 and 3); q1's trigger on address 2."""
-    s = Schedule(name="reset-both", repetitions=1024, clocks=CLOCKS)
+def two_qubit_reset_schedule(name: str, repetitions: int, *, excite_q1: bool) -> Schedule:
+    """q0 (and q1 if ``excite_q1``) excited, both measured with feedback at once (channels 0
+    and 1, labels "q0" and "q1"), each followed by a conditional pi, and measured again
+    (channels 2 and 3)."""
+    s = Schedule(name=name, repetitions=repetitions, clocks=CLOCKS)
     s.add(Idle(duration=RELAX))
     start = s.add(pi(0))
-    s.add(pi(1), ref=start, ref_pt="start")
+    if excite_q1:
+        s.add(pi(1), ref=start, ref_pt="start")
     acqs = []
     for q in (0, 1):
         ro = s.add(SquarePulse(**res(q), amplitude=0.25, duration=1000), ref=start, delay=4)
@@ -340,7 +342,13 @@ def two_qubit_reset(hardware: HardwareConfig) -> CompiledJob:
     for q in (0, 1):
         ro = s.add(SquarePulse(**res(q), amplitude=0.25, duration=1000), ref=acqs[1], delay=500)
         s.add(decide(q, 0.25, acq_channel=2 + q), ref=ro, ref_pt="start", delay=100)
-    job = compile_schedule(s, hardware)
+    return s
+
+
+def two_qubit_reset(hardware: HardwareConfig) -> CompiledJob:
+    """Both qubits excited and reset (see :func:`two_qubit_reset_schedule`); q1's trigger on
+    address 2."""
+    job = compile_schedule(two_qubit_reset_schedule("reset-both", 1024, excite_q1=True), hardware)
     assert _sequencer(job, "q0:res").settings.thresholded_acq_trigger_address == 1
     return _patched(job, {"q1:res": {"thresholded_acq_trigger_address": 2}}, masks={"q1:mw": 2})
 

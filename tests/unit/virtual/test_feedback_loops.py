@@ -67,6 +67,7 @@ from tests.unit.virtual.test_feedback import (
     pi,
     res,
     run,
+    two_qubit_reset_schedule,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -245,21 +246,8 @@ def test_a_qubit_driven_by_the_history_of_anothers_decisions(hardware: HardwareC
 def test_one_trigger_address_for_two_qubits_latches_either(hardware: HardwareConfig) -> None:
     """q0 excited, q1 not, measured at once with feedback, each followed by a conditional pi:
     on one trigger address the latches see a 1 from either readout, so q1 is flipped too."""
-    s = Schedule(name="shared-address", repetitions=256, clocks=CLOCKS)
-    s.add(Idle(duration=RELAX))
-    start = s.add(pi(0))
-    acqs = []
-    for q in (0, 1):
-        ro = s.add(SquarePulse(**res(q), amplitude=0.25, duration=1000), ref=start, delay=4)
-        acq = decide(q, 0.25, acq_channel=q, feedback_trigger_label=f"q{q}")
-        acqs.append(s.add(acq, ref=ro, ref_pt="start", delay=100))
-    for q in (0, 1):
-        block = Conditional(trigger=f"q{q}", body=[TimedOperation(start=0, op=pi(q))])
-        s.add(block, ref=acqs[q], delay=400)
-    for q in (0, 1):
-        ro = s.add(SquarePulse(**res(q), amplitude=0.25, duration=1000), ref=acqs[1], delay=500)
-        s.add(decide(q, 0.25, acq_channel=2 + q), ref=ro, ref_pt="start", delay=100)
-    job = compile_schedule(s, hardware)
+    schedule = two_qubit_reset_schedule("shared-address", 256, excite_q1=False)
+    job = compile_schedule(schedule, hardware)
     apart = _patched(job, {"q1:res": {"thresholded_acq_trigger_address": 2}}, masks={"q1:mw": 2})
     shared = _patched(job, {"q1:res": {"thresholded_acq_trigger_address": 1}}, masks={"q1:mw": 1})
     apart_data, shared_data = run(apart, hardware, NOISELESS), run(shared, hardware, NOISELESS)
